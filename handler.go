@@ -1,0 +1,336 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Options configures a [Handler]. The zero value, and a nil *Options, give
+// the defaults each field names.
+type Options struct {
+	// MaxBodyBytes limits a request body; a larger one is answered 413
+	// PAYLOAD_TOO_LARGE without reading past the limit. Zero means
+	// [DefaultMaxBodyBytes] (64 KiB). Negative panics in [NewHandler].
+	MaxBodyBytes int64
+
+	// Authenticate, when set, is called for every engage and noengage
+	// request before its body is read. A non-nil error denies it with 401
+	// UNAUTHORIZED; an [*UnauthorizedError] with a Challenge also sets
+	// WWW-Authenticate. [BasicAuth] makes one. Nil means no authentication.
+	Authenticate func(r *http.Request) error
+
+	// Logger receives one record per failed request: Debug for client
+	// faults (4xx), Warn for 503, Error for 500, with the internal error.
+	// Nil means no logging.
+	Logger *slog.Logger
+
+	// Observe, when set, is called once per request after the response is
+	// written, for metrics. It runs on the request's goroutine, so it must
+	// be quick and safe for concurrent use. Nil means no observation.
+	Observe func(Observation)
+
+	// RetryAfter is the Retry-After sent with 503 UNAVAILABLE when the
+	// notifier's error does not say. Zero means one second.
+	RetryAfter time.Duration
+}
+
+// Observation describes one handled request, for [Options.Observe].
+type Observation struct {
+	// Operation is "engage" or "noengage", or "" for a path that names
+	// neither.
+	Operation string
+	// Code is "OK" or the FAULT code of the response.
+	Code Code
+	// Status is the HTTP status.
+	Status int
+	// Duration is the time from the request reaching the handler to the
+	// response being written.
+	Duration time.Duration
+}
+
+// CodeOK is the Code of an [Observation] for a 200 OK response.
+const CodeOK Code = "OK"
+
+// Handler serves the engage and noengage operations of contract §1. Create
+// one with [NewHandler]; it is safe for concurrent use.
+//
+// ServeHTTP routes by path suffix (/gateway/engage, /gateway/noengage), so
+// the Handler works under any prefix: mount it at "/server/data/gateway/",
+// at "/" or behind [http.StripPrefix]. Routers that route themselves mount
+// [Handler.Engage] and [Handler.Cancel] instead.
+type Handler struct {
+	n          Notifier
+	maxBody    int64
+	auth       func(*http.Request) error
+	logger     *slog.Logger
+	observe    func(Observation)
+	retryAfter string
+	engage     operation
+	cancel     operation
+	langs      langCache
+}
+
+// NewHandler returns a Handler that decodes and validates requests and hands
+// them to n. A nil opts means the defaults. NewHandler panics if n is nil or
+// an option is out of range.
+func NewHandler(n Notifier, opts *Options) *Handler {
+	if n == nil {
+		panic("gateway: NewHandler needs a non-nil Notifier (use gateway.Discard to accept and drop)")
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.MaxBodyBytes < 0 {
+		panic("gateway: Options.MaxBodyBytes must not be negative")
+	}
+	if opts.RetryAfter < 0 {
+		panic("gateway: Options.RetryAfter must not be negative")
+	}
+	h := &Handler{
+		n:          n,
+		maxBody:    cmpOr(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		auth:       opts.Authenticate,
+		logger:     opts.Logger,
+		observe:    opts.Observe,
+		retryAfter: retryAfterSeconds(cmpOr(opts.RetryAfter, time.Second)),
+	}
+	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
+	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
+	return h
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// retryAfterSeconds renders d as whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
+
+// ServeHTTP routes a request to engage or noengage by its path's suffix and
+// answers any other path 404 NOT_FOUND.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch path := r.URL.Path; {
+	case strings.HasSuffix(path, "/gateway/engage"):
+		h.engage.ServeHTTP(w, r)
+	case strings.HasSuffix(path, "/gateway/noengage"):
+		h.cancel.ServeHTTP(w, r)
+	default:
+		var start time.Time
+		if h.observe != nil {
+			start = time.Now()
+		}
+		h.fail(w, r, "", start, &RequestError{Err: ErrNotFound, Message: "no such operation; use …/gateway/engage or …/gateway/noengage"})
+	}
+}
+
+// Engage returns the engage operation as a handler that serves it at any
+// path, for routers that match paths themselves.
+func (h *Handler) Engage() http.Handler { return &h.engage }
+
+// Cancel returns the noengage operation as a handler that serves it at any
+// path.
+func (h *Handler) Cancel() http.Handler { return &h.cancel }
+
+// operation is one endpoint: it reads the parameter param and runs it.
+type operation struct {
+	h     *Handler
+	name  string
+	param string
+	// run decodes, validates and notifies; it returns the interactionID.
+	run func(ctx context.Context, text string) (string, error)
+}
+
+var (
+	headerJSON    = []string{"application/json; charset=utf-8"}
+	headerNoSniff = []string{"nosniff"}
+	headerAllow   = []string{"POST, OPTIONS"}
+)
+
+func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := op.h
+	var start time.Time
+	if h.observe != nil {
+		start = time.Now()
+	}
+	id, err := op.serve(w, r)
+	if err != nil {
+		h.fail(w, r, op.name, start, err)
+		return
+	}
+	if id == "" { // OPTIONS
+		w.Header()["Allow"] = headerAllow
+		w.WriteHeader(http.StatusNoContent)
+		h.observed(op.name, CodeOK, http.StatusNoContent, start)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = headerJSON
+	hdr["X-Content-Type-Options"] = headerNoSniff
+	// Three writes into the server's buffer cost less than building the
+	// body; the ID needs no escaping, as validation allowed only [A-Za-z0-9._:-].
+	io.WriteString(w, `{"status":"OK","interactionID":"`)
+	io.WriteString(w, id)
+	io.WriteString(w, `"}`)
+	h.observed(op.name, CodeOK, http.StatusOK, start)
+}
+
+func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, error) {
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodOptions:
+		return "", nil
+	default:
+		return "", &RequestError{Err: ErrMethodNotAllowed, Message: "method not allowed; use POST"}
+	}
+	h := op.h
+	if h.auth != nil {
+		if err := h.auth(r); err != nil {
+			if !errors.Is(err, ErrUnauthorized) {
+				err = &UnauthorizedError{Err: err}
+			}
+			return "", err
+		}
+	}
+	text, err := readParam(w, r, op.param, h.maxBody)
+	if err != nil {
+		return "", err
+	}
+	return op.run(r.Context(), text)
+}
+
+// checked joins a decode error with the validator's verdict. A decode that
+// found fields of the wrong type still runs the validator, so the sender
+// learns of every broken rule at once; a field with a type error is not
+// reported twice.
+func checked(decodeErr error, validate func() error) error {
+	var typeErrs *ValidationError
+	if decodeErr != nil && !errors.As(decodeErr, &typeErrs) {
+		return decodeErr
+	}
+	err := validate()
+	if typeErrs == nil {
+		return err
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		typeErrs.cause = ve.cause
+		for _, f := range ve.Fields {
+			if !slices.ContainsFunc(typeErrs.Fields, func(t FieldError) bool { return t.Field == f.Field }) {
+				typeErrs.Fields = append(typeErrs.Fields, f)
+			}
+		}
+	}
+	return typeErrs
+}
+
+// notifierError keeps a notifier's error from being mistaken for a fault of
+// the request: only the codes a notifier may cause pass through.
+func notifierError(err error) error {
+	if errors.Is(err, ErrEngagementInProgress) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return &internalError{err}
+}
+
+// internalError marks a notifier failure that maps to 500; it hides any
+// sentinel the cause might match.
+type internalError struct{ err error }
+
+func (e *internalError) Error() string { return "gateway: notifier failed: " + e.err.Error() }
+
+// fail writes the FAULT response for err: the one place errors become
+// responses.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start time.Time, err error) {
+	f := classify(err)
+	hdr := w.Header()
+	hdr["Content-Type"] = headerJSON
+	hdr["X-Content-Type-Options"] = headerNoSniff
+	msg := f.message
+	var fields []FieldError
+	var ve *ValidationError
+	var re *RequestError
+	var ue *UnavailableError
+	var ae *UnauthorizedError
+	switch {
+	case errors.As(err, &ve):
+		msg = ve.Object + " is invalid"
+		fields = ve.Fields
+	case errors.As(err, &re):
+		msg = re.Message
+	}
+	switch f.code {
+	case CodeMethodNotAllowed:
+		hdr["Allow"] = headerAllow
+	case CodeUnauthorized:
+		if errors.As(err, &ae) && ae.Challenge != "" {
+			hdr.Set("WWW-Authenticate", ae.Challenge)
+		}
+	case CodeUnavailable:
+		ra := h.retryAfter
+		if errors.As(err, &ue) && ue.RetryAfter > 0 {
+			ra = retryAfterSeconds(ue.RetryAfter)
+		}
+		hdr.Set("Retry-After", ra)
+	}
+	w.WriteHeader(f.status)
+	w.Write(appendFault(make([]byte, 0, 128), f.code, msg, fields))
+	if h.logger != nil {
+		level := slog.LevelDebug
+		switch {
+		case f.status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
+		case f.status >= 500:
+			level = slog.LevelError
+		}
+		h.logger.LogAttrs(r.Context(), level, "gateway: request refused",
+			slog.String("op", op), slog.String("code", string(f.code)), slog.Int("status", f.status), slog.String("error", err.Error()))
+	}
+	h.observed(op, f.code, f.status, start)
+}
+
+func (h *Handler) observed(op string, code Code, status int, start time.Time) {
+	if h.observe != nil {
+		h.observe(Observation{Operation: op, Code: code, Status: status, Duration: time.Since(start)})
+	}
+}
+
+// appendFault appends the body of a FAULT response.
+func appendFault(b []byte, code Code, msg string, fields []FieldError) []byte {
+	b = append(b, `{"status":"FAULT","code":`...)
+	b = appendString(b, string(code))
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	if len(fields) > 0 {
+		b = append(b, `,"fields":[`...)
+		for i, f := range fields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"field":`...)
+			b = appendString(b, f.Field)
+			b = append(b, `,"rule":`...)
+			b = appendString(b, f.Rule)
+			b = append(b, `,"message":`...)
+			b = appendString(b, f.Message)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}', '\n')
+}
