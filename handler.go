@@ -186,7 +186,7 @@ func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// body; the ID needs no escaping, as validation allowed only [A-Za-z0-9._:-].
 	io.WriteString(w, `{"status":"OK","interactionID":"`)
 	io.WriteString(w, id)
-	io.WriteString(w, `"}`)
+	io.WriteString(w, "\"}\n")
 	h.observed(op.name, CodeOK, http.StatusOK, start)
 }
 

@@ -218,65 +218,57 @@ func jsonParam(body string, name string) (string, error) {
 }
 
 // formValue finds name in application/x-www-form-urlencoded text and
-// returns its value, decoded, in a new slice. A name given twice is an
-// error, as the two values could disagree.
+// returns its value, decoded. It decodes in place, so form is changed. A
+// name given twice is an error, as the two values could disagree.
 func formValue(form []byte, name string) (val string, found bool, err error) {
 	for len(form) > 0 {
 		var pair []byte
 		pair, form, _ = bytes.Cut(form, []byte{'&'})
 		k, v, _ := bytes.Cut(pair, []byte{'='})
-		key := name
 		if bytes.IndexByte(k, '%') >= 0 || bytes.IndexByte(k, '+') >= 0 {
-			if key, err = unescapeForm(k); err != nil {
+			if k, err = unescapeForm(k); err != nil {
 				return "", false, err
 			}
-		} else if string(k) != name {
-			continue
 		}
-		if key != name {
+		if string(k) != name {
 			continue
 		}
 		if found {
 			return "", true, &RequestError{Err: ErrBadRequest, Message: name + " is given more than once"}
 		}
 		found = true
-		if val, err = unescapeForm(v); err != nil {
+		if v, err = unescapeForm(v); err != nil {
 			return "", true, err
 		}
+		val = string(v)
 	}
 	return val, found, nil
 }
 
-// unescapeForm decodes %XX escapes and '+'. It builds the string in place,
-// so the decoded text is not copied again.
-func unescapeForm(s []byte) (string, error) {
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		switch s[i] {
+// unescapeForm decodes %XX escapes and '+' in place, since the decoded
+// text is never longer, and returns the decoded part of s.
+func unescapeForm(s []byte) ([]byte, error) {
+	j := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
 		case '+':
-			b.WriteByte(' ')
-			i++
+			s[j] = ' '
 		case '%':
 			if i+2 >= len(s) {
-				return "", errFormEncoding
+				return nil, errFormEncoding
 			}
 			hi, lo := hexValue[s[i+1]], hexValue[s[i+2]]
 			if hi|lo > 0xF {
-				return "", errFormEncoding
+				return nil, errFormEncoding
 			}
-			b.WriteByte(hi<<4 | lo)
-			i += 3
+			s[j] = hi<<4 | lo
+			i += 2
 		default:
-			j := i + 1
-			for j < len(s) && s[j] != '%' && s[j] != '+' {
-				j++
-			}
-			b.Write(s[i:j])
-			i = j
+			s[j] = c
 		}
+		j++
 	}
-	return b.String(), nil
+	return s[:j], nil
 }
 
 var errFormEncoding = &RequestError{Err: ErrBadRequest, Message: "the form encoding is malformed"}

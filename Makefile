@@ -1,0 +1,32 @@
+# Every target covers every module of the repository.
+MODULES := . examples
+GO ?= go
+
+.PHONY: test lint bench loadtest fuzz demo
+
+## test: every test of every module, with the race detector
+test:
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
+
+## lint: gofmt and go vet over every module
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+
+## bench: the benchmarks, with their baselines, in one run
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## loadtest: the handler against a bare handler over loopback with wrk
+loadtest:
+	scripts/loopback-bench.sh
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for f in FuzzEngage FuzzCancel FuzzFastPathAgrees; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .; done
+	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
+
+## demo: the example server on :8080
+demo:
+	cd examples && $(GO) run ./basic

@@ -1,0 +1,60 @@
+// Command custom-notifier shows a Notifier of one's own: it keeps one live
+// invitation per visit in memory, refuses a second with
+// gateway.ErrEngagementInProgress (400 ENGAGEMENT_IN_PROGRESS), and reports
+// a full table with gateway.UnavailableError (503 with Retry-After).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/engagekit/gateway"
+)
+
+// Live keeps the live invitation of each visit.
+type Live struct {
+	mu    sync.Mutex
+	byVis map[string]string // visitID → interactionID
+	max   int
+}
+
+// NewLive returns a Live holding at most max visits.
+func NewLive(max int) *Live { return &Live{byVis: map[string]string{}, max: max} }
+
+// Engage records the invitation, or refuses it.
+func (l *Live) Engage(_ context.Context, p *gateway.Profile) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id, ok := l.byVis[p.VisitID]; ok && id != p.InteractionID {
+		return fmt.Errorf("visit has %s: %w", id, gateway.ErrEngagementInProgress)
+	}
+	if len(l.byVis) >= l.max {
+		return &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: fmt.Errorf("%d visits live", len(l.byVis))}
+	}
+	l.byVis[p.VisitID] = p.InteractionID
+	return nil
+}
+
+// Cancel forgets the invitation; unknown ones are fine.
+func (l *Live) Cancel(_ context.Context, c *gateway.CancelData) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byVis[c.VisitID] == c.InteractionID {
+		delete(l.byVis, c.VisitID)
+	}
+	return nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	mux := http.NewServeMux()
+	mux.Handle("/server/data/gateway/", gateway.NewHandler(NewLive(10000), nil))
+	log.Printf("listening on http://%s", *addr)
+	log.Fatal((&http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe())
+}
