@@ -32,8 +32,8 @@ func TestHostileRequests(t *testing.T) {
 	huge := strings.Repeat("x", 10<<20)
 	for _, tc := range []struct {
 		name, method, path, ct, body string
-		status                        int
-		code                          string
+		status                       int
+		code                         string
 	}{
 		{"broken JSON", "", "", form, enc(`{"interactionID":` + marker), 400, "BAD_REQUEST"},
 		{"truncated JSON", "", "", form, enc(valid("")[:30]), 400, "BAD_REQUEST"},
