@@ -39,7 +39,8 @@ func (c *CancelData) UnmarshalJSON(data []byte) error {
 
 func (c *CancelData) decode(text string) error {
 	*c = CancelData{}
-	return decodeObject(text, paramCancel, func(o *objDecoder, key string) error {
+	var o objDecoder
+	return o.decode(text, paramCancel, func(key string) error {
 		switch key {
 		case "interactionID":
 			return o.str(key, &c.InteractionID)

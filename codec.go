@@ -24,17 +24,18 @@ type objDecoder struct {
 	bad []FieldError
 }
 
-// decodeObject decodes text, which must hold one JSON object, calling field
-// for each key. Broken JSON is a *RequestError matching ErrBadRequest; known
-// fields of the wrong type are a *ValidationError.
-func decodeObject(text string, object string, field func(o *objDecoder, key string) error) error {
-	var o objDecoder
+// decode decodes text, which must hold one JSON object, calling field for
+// each key with o placed at its value. Broken JSON is a *RequestError
+// matching ErrBadRequest; known fields of the wrong type are a
+// *ValidationError. (field reaches o through its closure rather than an
+// argument, which lets o live on the caller's stack.)
+func (o *objDecoder) decode(text string, object string, field func(key string) error) error {
 	err := o.d.Reset(text)
 	if err == nil {
 		if o.d.Peek() != jsonscan.Object {
 			return &RequestError{Err: ErrBadRequest, Message: object + " must be a JSON object"}
 		}
-		err = o.d.Object(func(key string) error { return field(&o, key) })
+		err = o.d.Object(field)
 	}
 	if err == nil {
 		err = o.d.End()

@@ -85,7 +85,8 @@ func (p *Profile) UnmarshalJSON(data []byte) error {
 // memory with text.
 func (p *Profile) decode(text string) error {
 	*p = Profile{}
-	return decodeObject(text, paramProfile, func(o *objDecoder, key string) error {
+	var o objDecoder
+	return o.decode(text, paramProfile, func(key string) error {
 		switch key {
 		case "interactionID":
 			return o.str(key, &p.InteractionID)

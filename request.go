@@ -246,7 +246,9 @@ func formValue(form []byte, name string) (val string, found bool, err error) {
 }
 
 // unescapeForm decodes %XX escapes and '+' in place, since the decoded
-// text is never longer, and returns the decoded part of s.
+// text is never longer, and returns the decoded part of s. (A byte loop:
+// copying the plain runs between escapes measured twice as slow, as in
+// encoded JSON the runs are short.)
 func unescapeForm(s []byte) ([]byte, error) {
 	j := 0
 	for i := 0; i < len(s); i++ {
