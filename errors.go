@@ -16,6 +16,7 @@ const (
 	CodeValidation           Code = "VALIDATION"
 	CodeEngagementInProgress Code = "ENGAGEMENT_IN_PROGRESS"
 	CodeUnauthorized         Code = "UNAUTHORIZED"
+	CodeForbidden            Code = "FORBIDDEN"
 	CodeNotFound             Code = "NOT_FOUND"
 	CodeMethodNotAllowed     Code = "METHOD_NOT_ALLOWED"
 	CodePayloadTooLarge      Code = "PAYLOAD_TOO_LARGE"
@@ -40,6 +41,9 @@ var (
 	ErrEngagementInProgress = errors.New("gateway: engagement in progress")
 	// ErrUnauthorized: authentication is configured and the request fails it.
 	ErrUnauthorized = errors.New("gateway: unauthorized")
+	// ErrForbidden: the request is authenticated but not allowed, such as a
+	// subscription from an origin that is not allowed (package push).
+	ErrForbidden = errors.New("gateway: forbidden")
 	// ErrNotFound: the path names no operation.
 	ErrNotFound = errors.New("gateway: not found")
 	// ErrMethodNotAllowed: the method is not POST.
@@ -69,6 +73,7 @@ var faults = [...]fault{
 	{ErrEngagementInProgress, CodeEngagementInProgress, http.StatusBadRequest, "the visit already has a live invitation"},
 	{ErrBadRequest, CodeBadRequest, http.StatusBadRequest, "request is malformed"},
 	{ErrUnauthorized, CodeUnauthorized, http.StatusUnauthorized, "authentication required"},
+	{ErrForbidden, CodeForbidden, http.StatusForbidden, "forbidden"},
 	{ErrNotFound, CodeNotFound, http.StatusNotFound, "no such operation"},
 	{ErrMethodNotAllowed, CodeMethodNotAllowed, http.StatusMethodNotAllowed, "method not allowed; use POST"},
 	{ErrPayloadTooLarge, CodePayloadTooLarge, http.StatusRequestEntityTooLarge, "request body is too large"},

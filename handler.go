@@ -254,9 +254,36 @@ type internalError struct{ err error }
 
 func (e *internalError) Error() string { return "gateway: notifier failed: " + e.err.Error() }
 
-// fail writes the FAULT response for err: the one place errors become
-// responses.
+// fail writes the FAULT response for err, logs it and observes it.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start time.Time, err error) {
+	f := writeFault(w, err, h.retryAfter)
+	if h.logger != nil {
+		level := slog.LevelDebug
+		switch {
+		case f.status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn
+		case f.status >= 500:
+			level = slog.LevelError
+		}
+		h.logger.LogAttrs(r.Context(), level, "gateway: request refused",
+			slog.String("op", op), slog.String("code", string(f.code)), slog.Int("status", f.status), slog.String("error", err.Error()))
+	}
+	h.observed(op, f.code, f.status, start)
+}
+
+// WriteError writes the FAULT response for err, as the [Handler] does: the
+// status and code of the first sentinel err matches ([ErrBadRequest],
+// [ErrValidation], …) or 500 INTERNAL, with a message that never shows
+// err's text unless err is a [*RequestError] or a [*ValidationError]. It is
+// for endpoints of the host's own that answer in the same style, as package
+// push does.
+func WriteError(w http.ResponseWriter, err error) {
+	writeFault(w, err, "1")
+}
+
+// writeFault is the one place errors become responses. It returns the
+// table row it used.
+func writeFault(w http.ResponseWriter, err error, retryAfter string) fault {
 	f := classify(err)
 	hdr := w.Header()
 	hdr["Content-Type"] = headerJSON
@@ -282,26 +309,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start 
 			hdr.Set("WWW-Authenticate", ae.Challenge)
 		}
 	case CodeUnavailable:
-		ra := h.retryAfter
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
-			ra = retryAfterSeconds(ue.RetryAfter)
+			retryAfter = retryAfterSeconds(ue.RetryAfter)
 		}
-		hdr.Set("Retry-After", ra)
+		hdr.Set("Retry-After", retryAfter)
 	}
 	w.WriteHeader(f.status)
 	w.Write(appendFault(make([]byte, 0, 128), f.code, msg, fields))
-	if h.logger != nil {
-		level := slog.LevelDebug
-		switch {
-		case f.status == http.StatusServiceUnavailable:
-			level = slog.LevelWarn
-		case f.status >= 500:
-			level = slog.LevelError
-		}
-		h.logger.LogAttrs(r.Context(), level, "gateway: request refused",
-			slog.String("op", op), slog.String("code", string(f.code)), slog.Int("status", f.status), slog.String("error", err.Error()))
-	}
-	h.observed(op, f.code, f.status, start)
+	return f
 }
 
 func (h *Handler) observed(op string, code Code, status int, start time.Time) {

@@ -62,8 +62,20 @@ func isHTTPURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
-// validateStruct runs the validator on v, a pointer to Profile or
-// CancelData, and turns what it finds into a *ValidationError named object.
+// ValidVisitID reports whether s is a valid visitID (and pageID): 1–128
+// characters of [A-Za-z0-9._:-].
+func ValidVisitID(s string) bool { return s != "" && len(s) <= 128 && isID(s) }
+
+// ValidateStruct validates v, a pointer to a struct with validator tags,
+// with the validator this package uses for [Profile], which knows the rules
+// gweid (characters of [A-Za-z0-9._:-]), channel ([a-z0-9_-]) and httpurl
+// (an absolute http or https URL) besides validator's own. It returns nil
+// or a [*ValidationError] named object whose fields carry JSON names. It is
+// for objects of the host's own, such as package push's Disposition.
+func ValidateStruct(object string, v any) error { return validateStruct(object, v) }
+
+// validateStruct runs the validator on v, a pointer to a struct, and turns
+// what it finds into a *ValidationError named object.
 func validateStruct(object string, v any) error {
 	err := validate().Struct(v)
 	if err == nil {
@@ -88,8 +100,10 @@ func fieldError(fe validator.FieldError) FieldError {
 	rule := fe.Tag()
 	var msg string
 	switch rule {
-	case "required":
+	case "required", "required_if":
 		msg = name + " is required"
+	case "oneof":
+		msg = name + " must be one of: " + fe.Param()
 	case "max", "min":
 		bound := "at most "
 		if rule == "min" {

@@ -1,0 +1,499 @@
+// Package push delivers invitations to visitors' browsers over Server-Sent
+// Events: it is the reference deliverer of contract §6.
+//
+// A [Broker] is a [gateway.Notifier] for the engage/noengage handler and an
+// [http.Handler] for the browser side. Mounted at /notification/, it serves
+//
+//	GET  /notification/{visitID}[?pageID=…]      the event stream of a page
+//	POST /notification/{visitID}/disposition      the visitor's answer
+//	GET  /notification/visitor.js                 the browser script
+//
+// # Delivery rules
+//
+// An accepted engage is kept until it expires (Profile.ExpiresIn, or
+// [Options.DefaultExpiry]), is cancelled, or is answered, and is sent to
+// every page of the visit that is subscribed or subscribes meanwhile (late
+// connect, reload, a second tab), or only to the page whose pageID the
+// profile names. One subscription never gets the same interactionID twice,
+// and a page that reconnects with Last-Event-ID does not get again what it
+// had. A cancel removes the invitation and tells the pages that had it; a
+// cancel that arrives before its engage is remembered (a tombstone, for
+// [Options.TombstoneTTL]) and the engage is then dropped. In strict mode
+// (the default, as GWE's strictEngagementMode) a visit has at most one live
+// invitation: an engage for another interactionID meanwhile is refused with
+// [gateway.ErrEngagementInProgress], which the handler answers 400
+// ENGAGEMENT_IN_PROGRESS. An answered invitation is no longer live, and the
+// other pages of the visit are told to hide it.
+//
+// # Limits
+//
+// Every quantity a client controls is bounded by an [Options] field:
+// subscribers per visit and in all, each subscriber's queue, live
+// invitations, tombstones. A subscriber whose queue fills (a slow or
+// vanished browser) or whose write stalls is disconnected without delaying
+// anyone else; its invitation stays pending for its reconnect. A sweeper
+// removes expired invitations and old tombstones once a second.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/engagekit/gateway"
+)
+
+// Options configures a [Broker]. The zero value, and a nil *Options, give
+// the defaults each field names.
+type Options struct {
+	// DefaultExpiry is how long an invitation stays live when its profile
+	// sets no expiresIn. Zero means 30 s, as GWE's engagementExpirationTime.
+	DefaultExpiry time.Duration
+	// Lenient turns strict mode off: a visit may then have several live
+	// invitations. The zero value is strict.
+	Lenient bool
+	// Heartbeat is the interval of the comment lines that keep idle streams
+	// open through proxies. Zero means 15 s.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay the stream asks browsers to use.
+	// Zero means 2 s.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a stream: a browser that does not
+	// take an event within it is disconnected. Zero means 10 s.
+	WriteTimeout time.Duration
+	// QueueSize is how many events may wait for one subscriber; a
+	// subscriber whose queue is full is disconnected. Zero means 16.
+	QueueSize int
+	// MaxSubscribersPerVisit bounds the open streams of one visit (tabs).
+	// Zero means 16.
+	MaxSubscribersPerVisit int
+	// MaxSubscribers bounds the open streams in all. Zero means 10,000.
+	MaxSubscribers int
+	// MaxInvitations bounds the live invitations in all; past it, Engage
+	// answers [gateway.ErrUnavailable]. Zero means 100,000.
+	MaxInvitations int
+	// TombstoneTTL is how long a cancelled, answered or expired
+	// interactionID is remembered, so that a late engage for it is dropped.
+	// Zero means 5 minutes.
+	TombstoneTTL time.Duration
+	// MaxTombstones bounds the remembered interactionIDs; past it, Cancel
+	// answers [gateway.ErrUnavailable]. Zero means 200,000.
+	MaxTombstones int
+	// Authorize, when set, is called before a subscription or a
+	// disposition is accepted; a non-nil error refuses it with 401. Nil
+	// admits every visitor who knows the visitID.
+	Authorize func(r *http.Request, visitID string) error
+	// AllowedOrigins lists the origins ("https://shop.example") whose pages
+	// may subscribe and post dispositions across origins; "*" allows any.
+	// Same-origin pages and requests without an Origin are always allowed.
+	AllowedOrigins []string
+	// OnDisposition, when set, is called once per invitation with the
+	// visitor's answer, after the invitation stops being live. It runs on
+	// the request's goroutine. Nil means dispositions are only applied.
+	OnDisposition func(ctx context.Context, d Disposition)
+	// Logger receives stream and disposition events at Debug and failures
+	// at Warn. Nil means no logging.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now; tests set it.
+	Now func() time.Time
+}
+
+// Broker keeps pending invitations and the visitors' streams. Create one
+// with [NewBroker] and stop it with [Broker.Shutdown]. It is safe for
+// concurrent use.
+type Broker struct {
+	expiry, heartbeat, writeTimeout, tombTTL time.Duration
+	retryFrame                               []byte
+	queue, perVisit                          int
+	maxSubs, maxInvs, maxTombs               int64
+	strict                                   bool
+	authorize                                func(*http.Request, string) error
+	origins                                  []string
+	anyOrigin                                bool
+	onDisposition                            func(context.Context, Disposition)
+	logger                                   *slog.Logger
+	now                                      func() time.Time
+
+	seed   maphash.Seed
+	shards [numShards]shard
+
+	subs, invs, tombs atomic.Int64
+
+	// life guards closing against wg.Add, so that no stream joins wg once
+	// Shutdown has begun to wait.
+	life    sync.Mutex
+	closing chan struct{}
+	wg      sync.WaitGroup // streams and the sweeper
+}
+
+const numShards = 64
+
+type shard struct {
+	mu     sync.Mutex
+	visits map[string]*visit
+}
+
+// visit is the state of one visitID. It is guarded by its shard's mutex.
+type visit struct {
+	invs  []*invitation   // live, in engage order
+	tombs map[string]tomb // by interactionID
+	subs  []*subscriber
+	seq   uint64 // engage order, for Last-Event-ID
+}
+
+type invitation struct {
+	id, pageID string
+	channels   []string
+	seq        uint64
+	expiresAt  time.Time
+	frame      []byte // the engage event, encoded once
+}
+
+type tomb struct {
+	seq   uint64
+	until time.Time
+}
+
+// subscriber is one open stream. Its fields but ch are guarded by the
+// shard's mutex.
+type subscriber struct {
+	pageID string
+	ch     chan []byte
+	gone   chan struct{} // closed when the broker drops the subscriber
+	seen   []string      // interactionIDs sent, newest last
+	kicked bool
+}
+
+// maxSeen bounds a subscriber's memory of what it was sent; older entries
+// are covered by tombstones.
+const maxSeen = 32
+
+// NewBroker returns a running Broker; nil opts means the defaults. It starts
+// a sweeper goroutine that [Broker.Shutdown] stops. NewBroker panics on a
+// negative option.
+func NewBroker(opts *Options) *Broker {
+	if opts == nil {
+		opts = &Options{}
+	}
+	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL} {
+		if d < 0 {
+			panic("push: Options durations must not be negative")
+		}
+	}
+	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
+		panic("push: Options limits must not be negative")
+	}
+	b := &Broker{
+		expiry:        or(opts.DefaultExpiry, 30*time.Second),
+		heartbeat:     or(opts.Heartbeat, 15*time.Second),
+		writeTimeout:  or(opts.WriteTimeout, 10*time.Second),
+		tombTTL:       or(opts.TombstoneTTL, 5*time.Minute),
+		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", or(opts.Retry, 2*time.Second).Milliseconds()),
+		queue:         or(opts.QueueSize, 16),
+		perVisit:      or(opts.MaxSubscribersPerVisit, 16),
+		maxSubs:       int64(or(opts.MaxSubscribers, 10000)),
+		maxInvs:       int64(or(opts.MaxInvitations, 100000)),
+		maxTombs:      int64(or(opts.MaxTombstones, 200000)),
+		strict:        !opts.Lenient,
+		authorize:     opts.Authorize,
+		onDisposition: opts.OnDisposition,
+		logger:        opts.Logger,
+		now:           opts.Now,
+		seed:          maphash.MakeSeed(),
+		closing:       make(chan struct{}),
+	}
+	for _, o := range opts.AllowedOrigins {
+		if o == "*" {
+			b.anyOrigin = true
+		}
+		b.origins = append(b.origins, strings.TrimSuffix(o, "/"))
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	for i := range b.shards {
+		b.shards[i].visits = make(map[string]*visit)
+	}
+	b.wg.Add(1)
+	go b.sweep()
+	return b
+}
+
+func cloneAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = strings.Clone(s)
+	}
+	return out
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+var _ gateway.Notifier = (*Broker)(nil)
+
+func (b *Broker) shard(visitID string) *shard {
+	return &b.shards[maphash.String(b.seed, visitID)%numShards]
+}
+
+// join registers a stream with the broker's goroutines, unless the broker
+// is shutting down.
+func (b *Broker) join() bool {
+	b.life.Lock()
+	defer b.life.Unlock()
+	if b.closed() {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+func (b *Broker) closed() bool {
+	select {
+	case <-b.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+var errClosed = &gateway.UnavailableError{Err: errors.New("push: broker is shut down")}
+
+// Engage makes p's invitation live and sends it to the visit's subscribed
+// pages. It accepts an engage for an interactionID that is already live,
+// cancelled, answered or expired without delivering it again. In strict
+// mode it refuses with an error matching [gateway.ErrEngagementInProgress]
+// while the visit has a live invitation for another interactionID. Past
+// MaxInvitations, or after Shutdown, it returns a
+// [*gateway.UnavailableError].
+func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
+	if b.closed() {
+		return errClosed
+	}
+	now := b.now()
+	expiry := b.expiry
+	if p.ExpiresIn > 0 {
+		expiry = time.Duration(p.ExpiresIn) * time.Second
+	}
+	expiresAt := now.Add(expiry)
+	frame := engageFrame(p, expiresAt) // outside the lock
+
+	sh := b.shard(p.VisitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v := sh.visits[p.VisitID]
+	if v == nil {
+		v = &visit{}
+		sh.visits[strings.Clone(p.VisitID)] = v
+	}
+	b.expire(v, now)
+	if _, gone := v.tombs[p.InteractionID]; gone {
+		return nil // cancelled first, answered or expired: drop
+	}
+	for _, inv := range v.invs {
+		if inv.id == p.InteractionID {
+			return nil // already live
+		}
+	}
+	if b.strict && len(v.invs) > 0 {
+		return fmt.Errorf("push: visit has a live invitation: %w", gateway.ErrEngagementInProgress)
+	}
+	if b.invs.Load() >= b.maxInvs {
+		return &gateway.UnavailableError{RetryAfter: time.Second, Err: errors.New("push: too many live invitations")}
+	}
+	v.seq++
+	inv := &invitation{
+		id:        strings.Clone(p.InteractionID), // the profile's strings pin its whole request
+		pageID:    strings.Clone(p.PageID),
+		channels:  cloneAll(p.Channels),
+		seq:       v.seq,
+		expiresAt: expiresAt,
+		frame:     frame,
+	}
+	v.invs = append(v.invs, inv)
+	b.invs.Add(1)
+	for _, s := range v.subs {
+		if inv.pageID == "" || inv.pageID == s.pageID {
+			b.send(s, inv.id, inv.frame)
+		}
+	}
+	return nil
+}
+
+// Cancel takes an invitation back: it stops being live and the pages that
+// had it are told to hide it. Cancelling an unknown interactionID succeeds
+// and makes a later engage for it a no-op. Past MaxTombstones, or after
+// Shutdown, it returns a [*gateway.UnavailableError].
+func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
+	if b.closed() {
+		return errClosed
+	}
+	now := b.now()
+	sh := b.shard(c.VisitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v := sh.visits[c.VisitID]
+	if v == nil {
+		v = &visit{}
+		sh.visits[strings.Clone(c.VisitID)] = v
+	}
+	b.expire(v, now)
+	if _, ok := v.tombs[c.InteractionID]; ok {
+		return nil
+	}
+	if b.tombs.Load() >= b.maxTombs {
+		return &gateway.UnavailableError{RetryAfter: time.Second, Err: errors.New("push: too many tombstones")}
+	}
+	b.end(v, c.InteractionID, or(c.Reason, "cancelled"), now)
+	return nil
+}
+
+// end makes interactionID no longer live in v: it removes the invitation if
+// there is one, tells the subscribers that had it, and leaves a tombstone.
+// It reports whether the invitation was live.
+func (b *Broker) end(v *visit, id, reason string, now time.Time) bool {
+	seq := v.seq + 1 // an unknown ID sorts after everything sent so far
+	i := slices.IndexFunc(v.invs, func(inv *invitation) bool { return inv.id == id })
+	live := i >= 0
+	if live {
+		seq = v.invs[i].seq
+		v.invs = slices.Delete(v.invs, i, i+1)
+		b.invs.Add(-1)
+		frame := cancelFrame(id, reason)
+		for _, s := range v.subs {
+			if slices.Contains(s.seen, id) {
+				b.send(s, "", frame)
+			}
+		}
+	}
+	if v.tombs == nil {
+		v.tombs = make(map[string]tomb)
+	}
+	v.tombs[strings.Clone(id)] = tomb{seq: seq, until: now.Add(b.tombTTL)}
+	b.tombs.Add(1)
+	return live
+}
+
+// expire ends v's invitations that are past their time.
+func (b *Broker) expire(v *visit, now time.Time) {
+	for i := 0; i < len(v.invs); {
+		if inv := v.invs[i]; !now.Before(inv.expiresAt) {
+			b.end(v, inv.id, "expired", now)
+			continue
+		}
+		i++
+	}
+}
+
+// send queues frame for s without blocking; a subscriber whose queue is
+// full is dropped. id, when set, is recorded as sent.
+func (b *Broker) send(s *subscriber, id string, frame []byte) {
+	if s.kicked {
+		return
+	}
+	if id != "" {
+		if slices.Contains(s.seen, id) {
+			return
+		}
+		if len(s.seen) == maxSeen {
+			s.seen = slices.Delete(s.seen, 0, 1)
+		}
+		s.seen = append(s.seen, id)
+	}
+	select {
+	case s.ch <- frame:
+	default:
+		s.kicked = true
+		close(s.gone)
+		b.log(slog.LevelWarn, "push: slow subscriber disconnected")
+	}
+}
+
+// sweep ends expired invitations, forgets old tombstones and drops empty
+// visits, once a second, until Shutdown.
+func (b *Broker) sweep() {
+	defer b.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.closing:
+			return
+		case <-t.C:
+			b.Sweep()
+		}
+	}
+}
+
+// Sweep does at once what the broker's sweeper does every second: it ends
+// expired invitations, forgets tombstones past their TTL and drops visits
+// with nothing left. Tests with an injected clock call it.
+func (b *Broker) Sweep() {
+	now := b.now()
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		for id, v := range sh.visits {
+			b.expire(v, now)
+			for tid, t := range v.tombs {
+				if !now.Before(t.until) {
+					delete(v.tombs, tid)
+					b.tombs.Add(-1)
+				}
+			}
+			if len(v.invs) == 0 && len(v.tombs) == 0 && len(v.subs) == 0 {
+				delete(sh.visits, id)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Stats is a snapshot of a Broker's counts, for metrics and tests.
+type Stats struct {
+	Subscribers, Invitations, Tombstones int
+}
+
+// Stats returns the current counts.
+func (b *Broker) Stats() Stats {
+	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load())}
+}
+
+// Shutdown ends every stream, stops the sweeper, and returns when all the
+// broker's goroutines, stream handlers included, are gone, or when ctx is
+// done, with its error. Engage and Cancel then answer
+// [gateway.ErrUnavailable]. It is safe to call more than once.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.life.Lock()
+	if !b.closed() {
+		close(b.closing)
+	}
+	b.life.Unlock()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Broker) log(level slog.Level, msg string, attrs ...slog.Attr) {
+	if b.logger != nil {
+		b.logger.LogAttrs(context.Background(), level, msg, attrs...)
+	}
+}

@@ -1,0 +1,121 @@
+package push
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/engagekit/gateway"
+)
+
+// Disposition is the visitor's answer to an invitation, posted by the page
+// to …/notification/{visitID}/disposition as
+// {"interactionID":"…","result":"accepted","channel":"chat"}.
+type Disposition struct {
+	// VisitID is the visit, taken from the path.
+	VisitID string `json:"-"`
+	// InteractionID names the invitation answered.
+	InteractionID string `json:"interactionID" validate:"required,max=64,gweid"`
+	// Result is accepted, rejected, timeout (the invitation expired on
+	// screen) or closed (the page went away).
+	Result string `json:"result" validate:"required,oneof=accepted rejected timeout closed"`
+	// Channel is the channel the visitor chose; required when Result is
+	// accepted, and then one of the invitation's channels' names.
+	Channel string `json:"channel,omitempty" validate:"required_if=Result accepted,omitempty,max=32,channel"`
+}
+
+// maxDispositionBytes bounds a disposition body; a real one is under 200.
+const maxDispositionBytes = 4 << 10
+
+// serveDisposition applies a visitor's answer: the invitation stops being
+// live, the visit's other pages hide it, and OnDisposition hears of it once.
+// Answering an invitation that is no longer live is accepted again (200) so
+// that retries and other tabs are harmless; an interactionID the broker never
+// had is 404.
+func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitID string) {
+	// Pages post with fetch (application/json) or navigator.sendBeacon,
+	// which can only send text/plain.
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && mt != "text/plain") {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrUnsupportedMediaType, Message: "the media type must be application/json or text/plain"})
+		return
+	} else if cs := params["charset"]; cs != "" && cs != "utf-8" && cs != "UTF-8" {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the charset must be UTF-8"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDispositionBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrPayloadTooLarge, Message: "the disposition is over 4 KiB"})
+		return
+	case err != nil:
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the request body could not be read"})
+		return
+	}
+	d := Disposition{VisitID: visitID}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil || dec.More() {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
+		return
+	}
+	if err := gateway.ValidateStruct("disposition", &d); err != nil {
+		gateway.WriteError(w, err)
+		return
+	}
+	live, known, err := b.answer(visitID, d)
+	if err != nil {
+		gateway.WriteError(w, err)
+		return
+	}
+	if !known {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrNotFound, Message: "no such invitation"})
+		return
+	}
+	if live {
+		b.log(slog.LevelDebug, "push: disposition", slog.String("visitID", visitID), slog.String("interactionID", d.InteractionID), slog.String("result", d.Result))
+		if b.onDisposition != nil {
+			b.onDisposition(r.Context(), d)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	io.WriteString(w, `{"status":"OK","interactionID":"`+d.InteractionID+"\"}\n")
+}
+
+// errWrongChannel refuses an acceptance through a channel the invitation
+// did not offer.
+var errWrongChannel = &gateway.ValidationError{Object: "disposition", Fields: []gateway.FieldError{
+	{Field: "channel", Rule: "offered", Message: "channel must be one of the invitation's channels"},
+}}
+
+// answer ends the invitation d names. It reports whether it was live, and
+// whether the broker knows it at all (live or remembered).
+func (b *Broker) answer(visitID string, d Disposition) (live, known bool, err error) {
+	now := b.now()
+	sh := b.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v := sh.visits[visitID]
+	if v == nil {
+		return false, false, nil
+	}
+	b.expire(v, now)
+	if _, ok := v.tombs[d.InteractionID]; ok {
+		return false, true, nil
+	}
+	for _, inv := range v.invs {
+		if inv.id == d.InteractionID {
+			if d.Result == "accepted" && !slices.Contains(inv.channels, d.Channel) {
+				return false, true, errWrongChannel
+			}
+			return b.end(v, d.InteractionID, "answered", now), true, nil
+		}
+	}
+	return false, false, nil
+}
