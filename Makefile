@@ -27,6 +27,6 @@ fuzz:
 	@set -e; for f in FuzzEngage FuzzCancel FuzzFastPathAgrees; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .; done
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
 
-## demo: the example server on :8080
+## demo: the shop demo on 127.0.0.1:8080 (open it in a browser)
 demo:
-	cd examples && $(GO) run ./basic
+	cd examples && $(GO) run ./demo
