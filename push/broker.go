@@ -25,14 +25,28 @@
 // ENGAGEMENT_IN_PROGRESS. An answered invitation is no longer live, and the
 // other pages of the visit are told to hide it.
 //
+// # Streams without goroutines
+//
+// On HTTP/1.x the broker takes each stream's connection over from net/http
+// (http.Hijacker) once the stream is open: an idle stream then holds no
+// goroutine and no net/http buffers, about 0.8 KiB of server memory against
+// some 25 KiB for a handler that blocks (see the README's figures). A writer
+// goroutine runs only while a stream has events waiting, and one goroutine
+// per broker sends heartbeats and sweeps. Over HTTP/2, or through a
+// ResponseWriter that cannot be hijacked, a goroutine holds the stream as
+// usual. Because the server no longer owns these connections,
+// http.Server.Shutdown does not close them: call [Broker.Shutdown] first.
+//
 // # Limits
 //
 // Every quantity a client controls is bounded by an [Options] field:
 // subscribers per visit and in all, each subscriber's queue, live
-// invitations, tombstones. A subscriber whose queue fills (a slow or
-// vanished browser) or whose write stalls is disconnected without delaying
-// anyone else; its invitation stays pending for its reconnect. A sweeper
-// removes expired invitations and old tombstones once a second.
+// invitations, tombstones. A subscriber whose queue fills (a slow browser)
+// or whose write stalls is disconnected without delaying anyone else; its
+// invitation stays pending for its reconnect. A vanished browser's stream
+// is closed within a second on Unix (the sweeper peeks at the socket), or
+// at the first heartbeat that fails elsewhere. The sweeper also removes
+// expired invitations and old tombstones once a second.
 package push
 
 import (
@@ -69,11 +83,14 @@ type Options struct {
 	// WriteTimeout bounds each write to a stream: a browser that does not
 	// take an event within it is disconnected. Zero means 10 s.
 	WriteTimeout time.Duration
-	// QueueSize is how many events may wait for one subscriber; a
-	// subscriber whose queue is full is disconnected. Zero means 16.
+	// QueueSize is how many events (heartbeats included) may wait for one
+	// subscriber; a subscriber whose queue is full is disconnected. Zero
+	// means 16.
 	QueueSize int
 	// MaxSubscribersPerVisit bounds the open streams of one visit (tabs).
-	// Zero means 16.
+	// A visit at the limit that opens another stream has its oldest stream
+	// closed to make room, as the newest is the likeliest to have a page
+	// behind it. Zero means 16.
 	MaxSubscribersPerVisit int
 	// MaxSubscribers bounds the open streams in all. Zero means 10,000.
 	MaxSubscribers int
@@ -162,14 +179,18 @@ type tomb struct {
 	until time.Time
 }
 
-// subscriber is one open stream. Its fields but ch are guarded by the
-// shard's mutex.
+// subscriber is one open stream. seen is guarded by the shard's mutex;
+// the rest of the state by mu.
 type subscriber struct {
 	pageID string
-	ch     chan []byte
-	gone   chan struct{} // closed when the broker drops the subscriber
-	seen   []string      // interactionIDs sent, newest last
-	kicked bool
+	seen   []string // interactionIDs sent, newest last
+
+	mu      sync.Mutex
+	queue   [][]byte // frames waiting for the writer
+	writing bool     // a writer goroutine is draining queue
+	dead    bool     // dropped: nothing more is written
+	idle    sync.Cond
+	sink    sink
 }
 
 // maxSeen bounds a subscriber's memory of what it was sent; older entries
@@ -223,7 +244,7 @@ func NewBroker(opts *Options) *Broker {
 		b.shards[i].visits = make(map[string]*visit)
 	}
 	b.wg.Add(1)
-	go b.sweep()
+	go b.maintain()
 	return b
 }
 
@@ -398,12 +419,9 @@ func (b *Broker) expire(v *visit, now time.Time) {
 	}
 }
 
-// send queues frame for s without blocking; a subscriber whose queue is
-// full is dropped. id, when set, is recorded as sent.
+// send queues frame for s; the caller holds s's shard lock. id, when set,
+// is recorded as sent, and a frame for an id already sent is not queued.
 func (b *Broker) send(s *subscriber, id string, frame []byte) {
-	if s.kicked {
-		return
-	}
 	if id != "" {
 		if slices.Contains(s.seen, id) {
 			return
@@ -413,40 +431,127 @@ func (b *Broker) send(s *subscriber, id string, frame []byte) {
 		}
 		s.seen = append(s.seen, id)
 	}
-	select {
-	case s.ch <- frame:
-	default:
-		s.kicked = true
-		close(s.gone)
+	b.enqueue(s, frame)
+}
+
+// enqueue queues frame for s without blocking and starts a writer if none
+// is running: idle streams have no goroutine. A subscriber whose queue is
+// full, a browser that does not keep up, is dropped.
+func (b *Broker) enqueue(s *subscriber, frame []byte) {
+	s.mu.Lock()
+	if s.dead {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= b.queue {
+		s.mu.Unlock()
 		b.log(slog.LevelWarn, "push: slow subscriber disconnected")
+		b.drop(s)
+		return
+	}
+	s.queue = append(s.queue, frame)
+	if !s.writing {
+		s.writing = true
+		b.wg.Add(1)
+		go b.write(s)
+	}
+	s.mu.Unlock()
+}
+
+// write drains s's queue to its stream, then exits. A write that fails or
+// stalls past WriteTimeout drops the subscriber.
+func (b *Broker) write(s *subscriber) {
+	defer b.wg.Done()
+	var spare [][]byte
+	for {
+		s.mu.Lock()
+		if s.dead || len(s.queue) == 0 {
+			s.writing = false
+			s.idle.Broadcast()
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = spare[:0]
+		s.mu.Unlock()
+		if err := s.sink.write(batch, b.writeTimeout); err != nil {
+			b.drop(s)
+			continue // the loop sees dead and exits
+		}
+		clear(batch)
+		spare = batch
 	}
 }
 
-// sweep ends expired invitations, forgets old tombstones and drops empty
-// visits, once a second, until Shutdown.
-func (b *Broker) sweep() {
+// drop ends s: nothing more is written, its stream is closed, and it stops
+// counting against the limits. Its invitations stay pending for its
+// reconnect. drop must not be called with s.mu held; it may be called with
+// the shard lock held.
+func (b *Broker) drop(s *subscriber) {
+	s.mu.Lock()
+	if s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.dead = true
+	s.queue = nil
+	sk := s.sink
+	s.mu.Unlock()
+	if sk != nil { // else release closes it
+		sk.close()
+	}
+	b.subs.Add(-1)
+}
+
+// maintain sweeps once a second and sends heartbeats, until Shutdown.
+func (b *Broker) maintain() {
 	defer b.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	beat := time.NewTicker(b.heartbeat)
+	defer beat.Stop()
 	for {
 		select {
 		case <-b.closing:
 			return
-		case <-t.C:
+		case <-sweep.C:
 			b.Sweep()
+		case <-beat.C:
+			b.each(func(s *subscriber) { b.enqueue(s, heartbeat) })
 		}
 	}
 }
 
+// each calls f for every subscriber, holding its shard's lock.
+func (b *Broker) each(f func(*subscriber)) {
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		for _, v := range sh.visits {
+			for _, s := range v.subs {
+				f(s)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
 // Sweep does at once what the broker's sweeper does every second: it ends
-// expired invitations, forgets tombstones past their TTL and drops visits
-// with nothing left. Tests with an injected clock call it.
+// expired invitations, forgets tombstones past their TTL, closes streams
+// whose browser has gone, and drops visits with nothing left. Tests with an
+// injected clock call it.
 func (b *Broker) Sweep() {
 	now := b.now()
 	for i := range b.shards {
 		sh := &b.shards[i]
 		sh.mu.Lock()
 		for id, v := range sh.visits {
+			for _, s := range v.subs {
+				if c, ok := s.conn(); ok && peerClosed(c) {
+					b.drop(s)
+				}
+			}
+			v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
 			b.expire(v, now)
 			for tid, t := range v.tombs {
 				if !now.Before(t.until) {
@@ -472,9 +577,9 @@ func (b *Broker) Stats() Stats {
 	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load())}
 }
 
-// Shutdown ends every stream, stops the sweeper, and returns when all the
-// broker's goroutines, stream handlers included, are gone, or when ctx is
-// done, with its error. Engage and Cancel then answer
+// Shutdown closes every stream, stops the maintenance goroutine, and returns
+// when all the broker's goroutines, stream handlers and writers included,
+// are gone, or when ctx is done, with its error. Engage and Cancel then answer
 // [gateway.ErrUnavailable]. It is safe to call more than once.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.life.Lock()
@@ -482,6 +587,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		close(b.closing)
 	}
 	b.life.Unlock()
+	// Once every subscriber is dead no writer can start, so the wait below
+	// counts every goroutine there will be.
+	var all []*subscriber
+	b.each(func(s *subscriber) { all = append(all, s) })
+	for _, s := range all {
+		b.drop(s)
+	}
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
 	select {

@@ -27,8 +27,6 @@ func TestBadRequests(t *testing.T) {
 		},
 	})
 	e.engage(t, gateway.Profile{InteractionID: "i-1", VisitID: "v-1", Channels: []string{"chat"}})
-	hold := e.subscribe(t, "/notification/full", nil) // the one subscriber "full" may have
-	defer hold.close()
 	long := strings.Repeat("v", 129)
 	for _, tc := range []struct {
 		name, method, path, ct, body, origin string
@@ -45,7 +43,6 @@ func TestBadRequests(t *testing.T) {
 		{"DELETE the script", "DELETE", "/notification/visitor.js", "", "", "", 405, "METHOD_NOT_ALLOWED"},
 		{"origin not allowed", "GET", "/notification/v-1", "", "", "https://evil.example", 403, "FORBIDDEN"},
 		{"not authorized", "GET", "/notification/locked", "", "", "", 401, "UNAUTHORIZED"},
-		{"too many tabs", "GET", "/notification/full", "", "", "", 503, "UNAVAILABLE"},
 		{"disposition not JSON", "POST", "/notification/v-1/disposition", "application/json", "result=accepted", "", 400, "BAD_REQUEST"},
 		{"disposition as an array", "POST", "/notification/v-1/disposition", "application/json", `[]`, "", 400, "BAD_REQUEST"},
 		{"disposition with unknown keys", "POST", "/notification/v-1/disposition", "application/json", `{"interactionID":"i-1","result":"rejected","x":1}`, "", 400, "BAD_REQUEST"},
@@ -88,6 +85,21 @@ func TestBadRequests(t *testing.T) {
 	// Nothing was lost: the invitation is still live and answerable.
 	if st := e.b.Stats(); st.Invitations != 1 {
 		t.Errorf("live invitations = %d, want 1", st.Invitations)
+	}
+}
+
+// TestTabLimitClosesTheOldest: at MaxSubscribersPerVisit a new tab is
+// let in and the visit's oldest stream, the likeliest to be dead, closed.
+func TestTabLimitClosesTheOldest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &push.Options{MaxSubscribersPerVisit: 1})
+	old := e.subscribe(t, "/notification/v-1", nil)
+	old.quiet(t)
+	e.subscribe(t, "/notification/v-1", nil).quiet(t)
+	for range old.events { // ends when the broker closes it
+	}
+	if n := e.b.Stats().Subscribers; n != 1 {
+		t.Errorf("subscribers = %d, want 1", n)
 	}
 }
 

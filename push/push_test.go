@@ -152,6 +152,9 @@ func (e *env) subscribe(t *testing.T, path string, hdr http.Header) *stream {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e.srv.EnableHTTP2 && resp.ProtoMajor != 2 {
+		t.Fatalf("the stream is %s, want HTTP/2", resp.Proto)
+	}
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -496,9 +499,9 @@ func TestSlowSubscriberIsDroppedWithoutDelayingOthers(t *testing.T) {
 
 func TestVanishedBrowserIsForgotten(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, &push.Options{Heartbeat: time.Hour}) // found by the sweeper's probe, not a heartbeat
 	s := e.subscribe(t, "/notification/v-1", nil)
-	s.quiet(t)
+	eventually(t, "subscribed", func() bool { return e.b.Stats().Subscribers == 1 })
 	s.close()
 	eventually(t, "the closed stream is forgotten", func() bool { return e.b.Stats().Subscribers == 0 })
 }
@@ -549,4 +552,29 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// TestHTTP2Stream covers streams that cannot be hijacked: over HTTP/2 a
+// goroutine holds the stream, with the same delivery rules.
+func TestHTTP2Stream(t *testing.T) {
+	t.Parallel()
+	b := push.NewBroker(&push.Options{Heartbeat: 40 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(b)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() {
+		b.Shutdown(context.Background())
+		srv.Close()
+	})
+	e := &env{b: b, srv: srv}
+	s := e.subscribe(t, "/notification/v-1", nil)
+	if err := b.Engage(context.Background(), &gateway.Profile{InteractionID: "i-1", VisitID: "v-1", Channels: []string{"chat"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantEngage(t, s.next(t), "i-1")
+	e.cancel(t, "v-1", "i-1")
+	wantCancel(t, s.next(t), "i-1", "cancelled")
+	s.quiet(t)
+	s.close()
+	eventually(t, "the HTTP/2 stream is forgotten", func() bool { return b.Stats().Subscribers == 0 })
 }

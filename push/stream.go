@@ -1,8 +1,10 @@
 package push
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -95,8 +97,12 @@ func containsFold(list []string, s string) bool {
 
 var errTooMany = &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: errors.New("push: subscriber limit reached")}
 
-// serveStream holds one page's event stream open until the page goes, the
-// broker drops it, or the broker shuts down.
+// serveStream opens one page's event stream. On HTTP/1.x it takes the
+// connection over from net/http and returns: the stream then costs no
+// goroutine while idle, and a writer goroutine runs only while events wait.
+// Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) this
+// goroutine holds the stream until the page goes, the broker drops it, or
+// the broker shuts down.
 func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string) {
 	pageID := r.URL.Query().Get("pageID")
 	if pageID != "" && !gateway.ValidVisitID(pageID) {
@@ -119,59 +125,59 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		gateway.WriteError(w, err)
 		return
 	}
-	defer b.unsubscribe(visitID, s)
-
-	rc := http.NewResponseController(w)
+	frames := append([][]byte{b.retryFrame}, initial...)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	write := func(frames ...[]byte) bool {
-		// A deadline per write: a browser that stops reading is dropped
-		// instead of holding this goroutine. Recorders in tests have none.
-		if err := rc.SetWriteDeadline(time.Now().Add(b.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return false
-		}
-		for _, f := range frames {
-			if _, err := w.Write(f); err != nil {
-				return false
+	rc := http.NewResponseController(w)
+
+	if r.ProtoMajor == 1 {
+		if conn, _, err := rc.Hijack(); err == nil {
+			// The body ends when the connection closes.
+			h.Set("Connection", "close")
+			var head bytes.Buffer
+			head.WriteString("HTTP/1.1 200 OK\r\n")
+			h.Write(&head)
+			head.WriteString("\r\n")
+			sk := connSink{conn}
+			if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
+				conn.Close()
+				b.drop(s)
+				return
 			}
+			b.release(s, sk)
+			b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
+			return
 		}
-		return rc.Flush() == nil
 	}
-	if !write(append([][]byte{b.retryFrame}, initial...)...) {
+
+	sk := &responseSink{w: w, rc: rc, gone: make(chan struct{})}
+	w.WriteHeader(http.StatusOK)
+	if err := sk.write(frames, b.writeTimeout); err != nil {
+		b.drop(s)
 		return
 	}
+	b.release(s, sk)
 	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
-	tick := time.NewTicker(b.heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case f := <-s.ch:
-			frames := [][]byte{f}
-			for len(s.ch) > 0 && len(frames) < cap(s.ch) {
-				frames = append(frames, <-s.ch)
-			}
-			if !write(frames...) {
-				return
-			}
-		case <-tick.C:
-			if !write(heartbeat) {
-				return
-			}
-		case <-s.gone:
-			return
-		case <-r.Context().Done():
-			return
-		case <-b.closing:
-			return
-		}
+	select {
+	case <-sk.gone:
+	case <-r.Context().Done():
+	case <-b.closing:
 	}
+	b.drop(s)
+	// No writer may touch w once we return.
+	s.mu.Lock()
+	for s.writing {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
 }
 
 // subscribe registers a stream and returns the frames it must be sent
-// first: the live invitations for its page that come after last.
+// first: the live invitations for its page that come after last. The
+// subscriber is held (writing is set) until release gives it its sink, so
+// that events meanwhile wait in its queue.
 func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte, error) {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
@@ -181,14 +187,19 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		v = &visit{}
 		sh.visits[strings.Clone(visitID)] = v
 	}
+	v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
 	if len(v.subs) >= b.perVisit {
-		return nil, nil, errTooMany
+		// The newest stream is the likeliest to have a page behind it:
+		// make room by closing the oldest.
+		b.drop(v.subs[0])
+		v.subs = slices.Delete(v.subs, 0, 1)
 	}
 	if b.subs.Add(1) > b.maxSubs {
 		b.subs.Add(-1)
 		return nil, nil, errTooMany
 	}
-	s := &subscriber{pageID: strings.Clone(pageID), ch: make(chan []byte, b.queue), gone: make(chan struct{})}
+	s := &subscriber{pageID: strings.Clone(pageID), writing: true}
+	s.idle.L = &s.mu
 	v.subs = append(v.subs, s)
 	b.expire(v, b.now())
 
@@ -218,22 +229,37 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 	return s, initial, nil
 }
 
-func (b *Broker) unsubscribe(visitID string, s *subscriber) {
-	sh := b.shard(visitID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	v := sh.visits[visitID]
-	if v == nil {
+// release gives a held subscriber its sink and starts a writer for what
+// queued meanwhile.
+func (b *Broker) release(s *subscriber, sk sink) {
+	s.mu.Lock()
+	s.sink = sk
+	if s.dead {
+		s.writing = false
+		s.idle.Broadcast()
+		s.mu.Unlock()
+		sk.close()
 		return
 	}
-	if i := slices.Index(v.subs, s); i >= 0 {
-		v.subs[i] = v.subs[len(v.subs)-1]
-		v.subs[len(v.subs)-1] = nil
-		v.subs = v.subs[:len(v.subs)-1]
-		b.subs.Add(-1)
+	if len(s.queue) > 0 {
+		b.wg.Add(1)
+		go b.write(s)
+	} else {
+		s.writing = false
 	}
-	s.kicked = true // nothing more may be queued for it
-	if len(v.invs) == 0 && len(v.tombs) == 0 && len(v.subs) == 0 {
-		delete(sh.visits, visitID)
-	}
+	s.mu.Unlock()
+}
+
+// conn returns the subscriber's hijacked connection, if it has one.
+func (s *subscriber) conn() (net.Conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, ok := s.sink.(connSink)
+	return cs.conn, ok && !s.dead
+}
+
+func (s *subscriber) isDead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead
 }
