@@ -240,9 +240,15 @@ func checked(decodeErr error, validate func() error) error {
 }
 
 // notifierError keeps a notifier's error from being mistaken for a fault of
-// the request: only the codes a notifier may cause pass through.
+// the request: only the codes a notifier may cause pass through, and an
+// upstream server's verdict on the payload when the notifier is a relaying
+// [Client].
 func notifierError(err error) error {
-	if errors.Is(err, ErrEngagementInProgress) || errors.Is(err, ErrUnavailable) {
+	var fe *FaultError
+	switch {
+	case errors.Is(err, ErrEngagementInProgress), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.As(err, &fe) && (fe.Code == CodeValidation || fe.Code == CodeBadRequest):
 		return err
 	}
 	return &internalError{err}
@@ -292,6 +298,7 @@ func writeFault(w http.ResponseWriter, err error, retryAfter string) fault {
 	var fields []FieldError
 	var ve *ValidationError
 	var re *RequestError
+	var fe *FaultError
 	var ue *UnavailableError
 	var ae *UnauthorizedError
 	switch {
@@ -300,6 +307,9 @@ func writeFault(w http.ResponseWriter, err error, retryAfter string) fault {
 		fields = ve.Fields
 	case errors.As(err, &re):
 		msg = re.Message
+	case errors.As(err, &fe) && f.code == fe.Code:
+		// An upstream server's FAULT, relayed: its text is public by contract.
+		msg, fields = fe.Message, fe.Fields
 	}
 	switch f.code {
 	case CodeMethodNotAllowed:
@@ -311,6 +321,8 @@ func writeFault(w http.ResponseWriter, err error, retryAfter string) fault {
 	case CodeUnavailable:
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
 			retryAfter = retryAfterSeconds(ue.RetryAfter)
+		} else if errors.As(err, &fe) && fe.RetryAfter > 0 {
+			retryAfter = retryAfterSeconds(fe.RetryAfter)
 		}
 		hdr.Set("Retry-After", retryAfter)
 	}

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/engagekit/gateway v0.0.0
+	github.com/google/go-cmp v0.7.0
 )
 
 require (
