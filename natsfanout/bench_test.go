@@ -1,0 +1,60 @@
+package natsfanout_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engagekit/gateway"
+)
+
+// BenchmarkCrossInstance measures an engage called on instance A (strict
+// mode: the bucket's claim, then the acknowledged publish) until its event
+// is read from a stream held by instance B, over loopback with an
+// in-process NATS server.
+func BenchmarkCrossInstance(b *testing.B) {
+	ns := startNATS(b)
+	a, bi := newInstance(b, ns.url(), nil), newInstance(b, ns.url(), nil)
+	resp, err := http.Get(bi.srv.URL + "/notification/bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readUntil := func(prefix string) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return
+			}
+		}
+	}
+	ctx := context.Background()
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		id := fmt.Sprint("i-", i)
+		start := time.Now()
+		if err := a.f.Engage(ctx, &gateway.Profile{InteractionID: id, VisitID: "bench", Channels: []string{"chat"}}); err != nil {
+			b.Fatal(err)
+		}
+		readUntil("id: " + id)
+		lat = append(lat, time.Since(start))
+		if err := a.f.Cancel(ctx, &gateway.CancelData{InteractionID: id, VisitID: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		readUntil("event: cancel")
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
