@@ -200,8 +200,10 @@ func (f *Fanout) ready() error {
 
 // Keys of the bucket. IDs may hold ':' and stray dots, which keys may not,
 // so they are base64url-encoded.
-func visitKey(visitID string) string { return "v." + base64.RawURLEncoding.EncodeToString([]byte(visitID)) }
-func tombKey(id string) string       { return "c." + base64.RawURLEncoding.EncodeToString([]byte(id)) }
+func visitKey(visitID string) string {
+	return "v." + base64.RawURLEncoding.EncodeToString([]byte(visitID))
+}
+func tombKey(id string) string { return "c." + base64.RawURLEncoding.EncodeToString([]byte(id)) }
 
 // Engage publishes p to every instance and returns once the NATS server has
 // acknowledged it. In strict mode it first claims the visit in the bucket
