@@ -578,3 +578,48 @@ func TestHTTP2Stream(t *testing.T) {
 	s.close()
 	eventually(t, "the HTTP/2 stream is forgotten", func() bool { return b.Stats().Subscribers == 0 })
 }
+
+// TestShutdownRacingSubscribes opens streams while Shutdown runs: every
+// stream that was opened is closed by the time Shutdown returns, and the
+// goroutine check in TestMain finds none left.
+func TestShutdownRacingSubscribes(t *testing.T) {
+	t.Parallel()
+	b := push.NewBroker(nil)
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	var wg sync.WaitGroup
+	bodies := make(chan io.ReadCloser, 1000)
+	for i := range 20 {
+		wg.Go(func() {
+			for j := range 20 {
+				resp, err := srv.Client().Get(fmt.Sprintf("%s/notification/v-%d-%d", srv.URL, i, j))
+				if err != nil {
+					return
+				}
+				if resp.StatusCode != 200 {
+					resp.Body.Close()
+					continue
+				}
+				bodies <- resp.Body
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(bodies)
+	for body := range bodies {
+		done := make(chan struct{})
+		go func() { io.Copy(io.Discard, body); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stream opened before Shutdown returned is still open")
+		}
+		body.Close()
+	}
+}

@@ -182,6 +182,11 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 	sh := b.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// Shutdown drops every subscriber it finds under these locks once
+	// closing is closed; one registered after that would be missed.
+	if b.closed() {
+		return nil, nil, errClosed
+	}
 	v := sh.visits[visitID]
 	if v == nil {
 		v = &visit{}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Loads the gateway handler and a bare handler on loopback with wrk, in one
-# run, alternating rounds so that both see the same machine. Prints requests
-# per second of each round and the gateway's share of the bare figure.
+# run, in rounds that measure the two back to back so that both see the same
+# machine. Prints each round's requests per second and the gateway's share
+# of the bare figure, then the median share over the rounds (robust to the
+# machine's load drifting between rounds) and the share of the totals.
 # Usage: scripts/loopback-bench.sh [seconds-per-round] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,13 +24,16 @@ end
 LUA
 run() { wrk -t1 -c32 -d"${secs}s" -s "$tmp/post.lua" "http://$1/server/data/gateway/engage" | grep '^rps='; }
 run 127.0.0.1:18081 >/dev/null; run 127.0.0.1:18082 >/dev/null # warm up
-bare_sum=0; gw_sum=0
+bare_sum=0; gw_sum=0; shares=()
 for i in $(seq "$rounds"); do
   b=$(run 127.0.0.1:18081); g=$(run 127.0.0.1:18082)
-  echo "round $i bare:    $b"; echo "round $i gateway: $g"
   case "$b$g" in *non2xx=[1-9]*) echo "non-2xx answers: the load is not valid" >&2; exit 1;; esac
-  bare_sum=$((bare_sum + $(sed 's/rps=\([0-9]*\).*/\1/' <<<"$b")))
-  gw_sum=$((gw_sum + $(sed 's/rps=\([0-9]*\).*/\1/' <<<"$g")))
+  br=$(sed 's/rps=\([0-9]*\).*/\1/' <<<"$b"); gr=$(sed 's/rps=\([0-9]*\).*/\1/' <<<"$g")
+  shares+=($((100 * gr / br)))
+  echo "round $i bare:    $b"; echo "round $i gateway: $g   ($((100 * gr / br))% of bare)"
+  bare_sum=$((bare_sum + br)); gw_sum=$((gw_sum + gr))
 done
+median=$(printf '%s\n' "${shares[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}')
 echo "bare:    $((bare_sum / rounds)) req/s"
-echo "gateway: $((gw_sum / rounds)) req/s ($((100 * gw_sum / bare_sum))% of bare)"
+echo "gateway: $((gw_sum / rounds)) req/s ($((100 * gw_sum / bare_sum))% of bare over all rounds)"
+echo "median of the rounds' shares: ${median}%"
