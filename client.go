@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,7 +91,7 @@ func NewClient(baseURL string, opts *ClientOptions) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("gateway: NewClient needs an absolute http or https base URL")
 	}
-	paths := cmpOr(opts.Paths, Paths85)
+	paths := cmp.Or(opts.Paths, Paths85)
 	if paths != Paths85 && paths != Paths812 {
 		return nil, errors.New("gateway: ClientOptions.Paths must be Paths85 or Paths812")
 	}
@@ -101,13 +102,13 @@ func NewClient(baseURL string, opts *ClientOptions) (*Client, error) {
 	return &Client{
 		engageURL: prefix + "/engage",
 		cancelURL: prefix + "/noengage",
-		hc:        cmpOr(opts.HTTPClient, http.DefaultClient),
+		hc:        cmp.Or(opts.HTTPClient, http.DefaultClient),
 		user:      opts.Username,
 		pass:      opts.Password,
 		json:      opts.JSON,
-		attempts:  cmpOr(opts.MaxAttempts, 4),
-		base:      cmpOr(opts.BaseDelay, 200*time.Millisecond),
-		max:       cmpOr(opts.MaxDelay, 5*time.Second),
+		attempts:  cmp.Or(opts.MaxAttempts, 4),
+		base:      cmp.Or(opts.BaseDelay, 200*time.Millisecond),
+		max:       cmp.Or(opts.MaxDelay, 5*time.Second),
 		sleep:     sleepCtx,
 	}, nil
 }

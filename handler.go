@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -98,23 +99,15 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	}
 	h := &Handler{
 		n:          n,
-		maxBody:    cmpOr(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxBody:    cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
 		auth:       opts.Authenticate,
 		logger:     opts.Logger,
 		observe:    opts.Observe,
-		retryAfter: retryAfterSeconds(cmpOr(opts.RetryAfter, time.Second)),
+		retryAfter: retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
 	}
 	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
 	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
 	return h
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // retryAfterSeconds renders d as whole seconds, rounded up, at least 1.

@@ -23,6 +23,7 @@
 package natsfanout
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -120,21 +121,21 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Fanout, error) {
 	f := &Fanout{
 		nc:            nc,
 		js:            js,
-		subject:       or(opts.Subject, "gwe.events"),
-		stream:        or(opts.Stream, "GWE_EVENTS"),
+		subject:       cmp.Or(opts.Subject, "gwe.events"),
+		stream:        cmp.Or(opts.Stream, "GWE_EVENTS"),
 		strict:        !opts.Lenient,
-		timeout:       or(opts.Timeout, 2*time.Second),
-		defaultExpiry: or(opts.Push.DefaultExpiry, 30*time.Second),
-		tombTTL:       or(opts.Push.TombstoneTTL, 5*time.Minute),
+		timeout:       cmp.Or(opts.Timeout, 2*time.Second),
+		defaultExpiry: cmp.Or(opts.Push.DefaultExpiry, 30*time.Second),
+		tombTTL:       cmp.Or(opts.Push.TombstoneTTL, 5*time.Minute),
 		logger:        opts.Logger,
 		onDisposition: opts.Push.OnDisposition,
 	}
-	replicas := or(opts.Replicas, 1)
+	replicas := cmp.Or(opts.Replicas, 1)
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       f.stream,
 		Subjects:   []string{f.subject + ".>"},
 		Storage:    jetstream.FileStorage,
-		MaxAge:     or(opts.History, 31*time.Minute),
+		MaxAge:     cmp.Or(opts.History, 31*time.Minute),
 		Duplicates: 2 * time.Minute, // retried publishes are dropped by their message ID
 		Replicas:   replicas,
 	}); err != nil {
@@ -142,7 +143,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Fanout, error) {
 	}
 	if f.strict {
 		f.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         or(opts.Bucket, "GWE_LIVE"),
+			Bucket:         cmp.Or(opts.Bucket, "GWE_LIVE"),
 			Storage:        jetstream.FileStorage,
 			Replicas:       replicas,
 			LimitMarkerTTL: time.Minute, // enables per-key TTLs
@@ -169,14 +170,6 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Fanout, error) {
 		return nil, fmt.Errorf("natsfanout: consumer: %w", err)
 	}
 	return f, nil
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Broker returns the local broker, for the host to mount at /notification/.

@@ -50,6 +50,7 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -158,6 +159,16 @@ type shard struct {
 	visits map[string]*visit
 }
 
+// visit returns the state of visitID, creating it; the caller holds mu.
+func (sh *shard) visit(visitID string) *visit {
+	v := sh.visits[visitID]
+	if v == nil {
+		v = &visit{}
+		sh.visits[strings.Clone(visitID)] = v // the ID may pin a whole request
+	}
+	return v
+}
+
 // visit is the state of one visitID. It is guarded by its shard's mutex.
 type visit struct {
 	invs  []*invitation   // live, in engage order
@@ -213,16 +224,16 @@ func NewBroker(opts *Options) *Broker {
 		panic("push: Options limits must not be negative")
 	}
 	b := &Broker{
-		expiry:        or(opts.DefaultExpiry, 30*time.Second),
-		heartbeat:     or(opts.Heartbeat, 15*time.Second),
-		writeTimeout:  or(opts.WriteTimeout, 10*time.Second),
-		tombTTL:       or(opts.TombstoneTTL, 5*time.Minute),
-		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", or(opts.Retry, 2*time.Second).Milliseconds()),
-		queue:         or(opts.QueueSize, 16),
-		perVisit:      or(opts.MaxSubscribersPerVisit, 16),
-		maxSubs:       int64(or(opts.MaxSubscribers, 10000)),
-		maxInvs:       int64(or(opts.MaxInvitations, 100000)),
-		maxTombs:      int64(or(opts.MaxTombstones, 200000)),
+		expiry:        cmp.Or(opts.DefaultExpiry, 30*time.Second),
+		heartbeat:     cmp.Or(opts.Heartbeat, 15*time.Second),
+		writeTimeout:  cmp.Or(opts.WriteTimeout, 10*time.Second),
+		tombTTL:       cmp.Or(opts.TombstoneTTL, 5*time.Minute),
+		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", cmp.Or(opts.Retry, 2*time.Second).Milliseconds()),
+		queue:         cmp.Or(opts.QueueSize, 16),
+		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
+		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, 10000)),
+		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
+		maxTombs:      int64(cmp.Or(opts.MaxTombstones, 200000)),
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
 		onDisposition: opts.OnDisposition,
@@ -254,14 +265,6 @@ func cloneAll(list []string) []string {
 		out[i] = strings.Clone(s)
 	}
 	return out
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 var _ gateway.Notifier = (*Broker)(nil)
@@ -315,11 +318,7 @@ func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
 	sh := b.shard(p.VisitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v := sh.visits[p.VisitID]
-	if v == nil {
-		v = &visit{}
-		sh.visits[strings.Clone(p.VisitID)] = v
-	}
+	v := sh.visit(p.VisitID)
 	b.expire(v, now)
 	if _, gone := v.tombs[p.InteractionID]; gone {
 		return nil // cancelled first, answered or expired: drop
@@ -366,11 +365,7 @@ func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
 	sh := b.shard(c.VisitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v := sh.visits[c.VisitID]
-	if v == nil {
-		v = &visit{}
-		sh.visits[strings.Clone(c.VisitID)] = v
-	}
+	v := sh.visit(c.VisitID)
 	b.expire(v, now)
 	if _, ok := v.tombs[c.InteractionID]; ok {
 		return nil
@@ -378,7 +373,7 @@ func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
 	if b.tombs.Load() >= b.maxTombs {
 		return &gateway.UnavailableError{RetryAfter: time.Second, Err: errors.New("push: too many tombstones")}
 	}
-	b.end(v, c.InteractionID, or(c.Reason, "cancelled"), now)
+	b.end(v, c.InteractionID, cmp.Or(c.Reason, "cancelled"), now)
 	return nil
 }
 

@@ -187,11 +187,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 	if b.closed() {
 		return nil, nil, errClosed
 	}
-	v := sh.visits[visitID]
-	if v == nil {
-		v = &visit{}
-		sh.visits[strings.Clone(visitID)] = v
-	}
+	v := sh.visit(visitID)
 	v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
 	if len(v.subs) >= b.perVisit {
 		// The newest stream is the likeliest to have a page behind it:

@@ -133,25 +133,14 @@ func (d *Decoder) End() error {
 // the key's value; f must consume that value. A key that appears twice is
 // an error.
 func (d *Decoder) Object(f func(key string) error) error {
-	d.skipSpace()
-	if d.pos >= len(d.buf) || d.buf[d.pos] != '{' {
-		return d.err(ReasonChar)
+	if empty, err := d.open('{', '}'); empty || err != nil {
+		return err
 	}
-	if d.depth++; d.depth > MaxDepth {
-		return d.err(ReasonDepth)
-	}
-	d.pos++
 	// Objects here are small, so a linear scan over the first keys beats a
 	// map; past them a map keeps a hostile many-key object linear.
 	var seen [16]string
 	nseen := 0
 	var seenMap map[string]struct{}
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return nil
-	}
 	for {
 		d.skipSpace()
 		keyPos := d.pos
@@ -191,19 +180,8 @@ func (d *Decoder) Object(f func(key string) error) error {
 		if err := f(key); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.err(ReasonEnd)
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			d.depth--
-			return nil
-		default:
-			return d.err(ReasonChar)
+		if more, err := d.more('}'); !more || err != nil {
+			return err
 		}
 	}
 }
@@ -211,40 +189,57 @@ func (d *Decoder) Object(f func(key string) error) error {
 // Array reads an array, calling f with the index of each element and the
 // decoder placed at it; f must consume the element.
 func (d *Decoder) Array(f func(i int) error) error {
-	d.skipSpace()
-	if d.pos >= len(d.buf) || d.buf[d.pos] != '[' {
-		return d.err(ReasonChar)
-	}
-	if d.depth++; d.depth > MaxDepth {
-		return d.err(ReasonDepth)
-	}
-	d.pos++
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == ']' {
-		d.pos++
-		d.depth--
-		return nil
+	if empty, err := d.open('[', ']'); empty || err != nil {
+		return err
 	}
 	for i := 0; ; i++ {
 		d.skipSpace()
 		if err := f(i); err != nil {
 			return err
 		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.err(ReasonEnd)
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			d.depth--
-			return nil
-		default:
-			return d.err(ReasonChar)
+		if more, err := d.more(']'); !more || err != nil {
+			return err
 		}
 	}
+}
+
+// open reads the opening byte of an object or array, counting its depth,
+// and reports whether the closing byte follows at once.
+func (d *Decoder) open(opener, closer byte) (empty bool, err error) {
+	d.skipSpace()
+	if d.pos >= len(d.buf) || d.buf[d.pos] != opener {
+		return false, d.err(ReasonChar)
+	}
+	if d.depth++; d.depth > MaxDepth {
+		return false, d.err(ReasonDepth)
+	}
+	d.pos++
+	d.skipSpace()
+	if d.pos < len(d.buf) && d.buf[d.pos] == closer {
+		d.pos++
+		d.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// more reads what follows a member: a comma (more members) or the closing
+// byte (none).
+func (d *Decoder) more(closer byte) (bool, error) {
+	d.skipSpace()
+	if d.pos >= len(d.buf) {
+		return false, d.err(ReasonEnd)
+	}
+	switch d.buf[d.pos] {
+	case ',':
+		d.pos++
+		return true, nil
+	case closer:
+		d.pos++
+		d.depth--
+		return false, nil
+	}
+	return false, d.err(ReasonChar)
 }
 
 // String reads a string value.
