@@ -272,10 +272,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start 
 
 // WriteError writes the FAULT response for err, as the [Handler] does: the
 // status and code of the first sentinel err matches ([ErrBadRequest],
-// [ErrValidation], …) or 500 INTERNAL, with a message that never shows
-// err's text unless err is a [*RequestError] or a [*ValidationError]. It is
-// for endpoints of the host's own that answer in the same style, as package
-// push does.
+// [ErrValidation], …) or 500 INTERNAL, with the table's fixed message. Only
+// the messages written for senders are shown instead: a [*RequestError]'s,
+// a [*ValidationError]'s fields, and a relayed server's [*FaultError]; err's
+// own text never is. It is for endpoints of the host's own that answer in
+// the same style, as package push does.
 func WriteError(w http.ResponseWriter, err error) {
 	writeFault(w, err, "1")
 }

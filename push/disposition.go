@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/engagekit/gateway"
 )
@@ -43,7 +44,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && mt != "text/plain") {
 		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrUnsupportedMediaType, Message: "the media type must be application/json or text/plain"})
 		return
-	} else if cs := params["charset"]; cs != "" && cs != "utf-8" && cs != "UTF-8" {
+	} else if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
 		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the charset must be UTF-8"})
 		return
 	}
