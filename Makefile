@@ -29,6 +29,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@set -e; for f in FuzzEngage FuzzCancel FuzzFastPathAgrees; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .; done
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzBrokerRequests$$' -fuzztime $(FUZZTIME) ./push
 
 ## demo: the shop demo on 127.0.0.1:8080 (open it in a browser)
 demo:

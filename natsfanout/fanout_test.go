@@ -444,3 +444,26 @@ func TestPartitionedInstanceCatchesUp(t *testing.T) {
 		want(t, b.subscribe(t, fmt.Sprint("v-", i)).next(t), "engage", fmt.Sprint("i-", i))
 	}
 }
+
+// TestGarbageOnTheStream: events that are not ours (broken JSON, unknown
+// operations, engages already expired) published on the subjects are
+// dropped, and the instances go on delivering.
+func TestGarbageOnTheStream(t *testing.T) {
+	ns := startNATS(t)
+	a, b := newInstance(t, ns.url(), nil), newInstance(t, ns.url(), nil)
+	page := b.subscribe(t, "v-1")
+	for _, junk := range []string{
+		`{`, `null`, `[]`, `{"op":"explode"}`, `{"op":"engage"}`, `{"op":"cancel"}`,
+		`{"op":"engage","profile":{"interactionID":"old","visitID":"v-1","channels":["chat"]},"expiresAt":"2001-01-01T00:00:00Z"}`,
+		`{"op":"engage","profile":"not an object","expiresAt":"2999-01-01T00:00:00Z"}`,
+	} {
+		if err := a.nc.Publish("gwe.events.engage", []byte(junk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.nc.Flush()
+	if code, _ := a.engage(t, "v-1", "i-1"); code != 200 {
+		t.Fatalf("engage after the junk: %d", code)
+	}
+	want(t, page.next(t), "engage", "i-1")
+}
