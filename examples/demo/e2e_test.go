@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/engagekit/gateway/push"
 )
 
@@ -133,5 +134,24 @@ func TestBrowser(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no disposition within 10s of the click")
+	}
+
+	// Keyboard only: focus reaches the buttons, and Escape declines.
+	post("/server/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-3","visitID":"`+visitID+`","channels":["chat"]}`)
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(sel("e2e-3")),
+		chromedp.Focus(sel("e2e-3")+` button[data-gwe-channel="chat"]`),
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent(sel("e2e-3")),
+	); err != nil {
+		t.Fatalf("decline with Escape: %v", err)
+	}
+	select {
+	case got := <-dispositions:
+		if got.InteractionID != "e2e-3" || got.Result != "rejected" {
+			t.Errorf("disposition = %+v, want e2e-3 rejected", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no disposition within 10s of Escape")
 	}
 }
