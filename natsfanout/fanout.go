@@ -215,9 +215,6 @@ func (f *Fanout) Engage(ctx context.Context, p *gateway.Profile) error {
 	}
 	var claimed uint64 // the revision of our claim on the visit, to roll back
 	if f.strict {
-		if cancelled, err := f.tombstoned(ctx, p.InteractionID); err != nil || cancelled {
-			return err
-		}
 		key := visitKey(p.VisitID)
 		rev, err := f.kv.Create(ctx, key, []byte(p.InteractionID), jetstream.KeyTTL(expiry))
 		switch {
@@ -235,8 +232,10 @@ func (f *Fanout) Engage(ctx context.Context, p *gateway.Profile) error {
 			return unavailable(err)
 		default:
 			claimed = rev
-			// A cancel may have come between the tombstone check and the
-			// claim; it may not have seen the claim to release it.
+			// Cancel writes its tombstone, then releases the claim it finds.
+			// A tombstone seen here came first: drop the engage. One written
+			// after this look finds the claim and releases it. Either way
+			// no engage outlives its cancel, and no claim stays behind.
 			if cancelled, err := f.tombstoned(ctx, p.InteractionID); err != nil || cancelled {
 				f.release(key, claimed)
 				return err
