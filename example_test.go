@@ -85,3 +85,22 @@ func ExampleValidationError() {
 	// channels: channels must not repeat an entry (unique)
 	// expiresIn: expiresIn must be at most 1800 (max)
 }
+
+// Reading a FAULT from a server: the Client returns it as a *FaultError,
+// which also matches the sentinel of its code.
+func ExampleFaultError() {
+	srv := httptest.NewServer(gateway.NewHandler(gateway.Funcs{
+		EngageFunc: func(context.Context, *gateway.Profile) error { return gateway.ErrEngagementInProgress },
+	}, nil))
+	defer srv.Close()
+	c, _ := gateway.NewClient(srv.URL, nil)
+	err := c.Engage(context.Background(), &gateway.Profile{InteractionID: "i-2", VisitID: "v-1", Channels: []string{"chat"}})
+	var fe *gateway.FaultError
+	if errors.As(err, &fe) {
+		fmt.Println(fe.StatusCode, fe.Code, fe.Message)
+	}
+	fmt.Println(errors.Is(err, gateway.ErrEngagementInProgress))
+	// Output:
+	// 400 ENGAGEMENT_IN_PROGRESS the visit already has a live invitation
+	// true
+}
