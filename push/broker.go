@@ -190,24 +190,6 @@ type tomb struct {
 	until time.Time
 }
 
-// subscriber is one open stream. seen is guarded by the shard's mutex;
-// the rest of the state by mu.
-type subscriber struct {
-	pageID string
-	seen   []string // interactionIDs sent, newest last
-
-	mu      sync.Mutex
-	queue   [][]byte // frames waiting for the writer
-	writing bool     // a writer goroutine is draining queue
-	dead    bool     // dropped: nothing more is written
-	idle    sync.Cond
-	sink    sink
-}
-
-// maxSeen bounds a subscriber's memory of what it was sent; older entries
-// are covered by tombstones.
-const maxSeen = 32
-
 // NewBroker returns a running Broker; nil opts means the defaults. It starts
 // a sweeper goroutine that [Broker.Shutdown] stops. NewBroker panics on a
 // negative option.
@@ -412,90 +394,6 @@ func (b *Broker) expire(v *visit, now time.Time) {
 		}
 		i++
 	}
-}
-
-// send queues frame for s; the caller holds s's shard lock. id, when set,
-// is recorded as sent, and a frame for an id already sent is not queued.
-func (b *Broker) send(s *subscriber, id string, frame []byte) {
-	if id != "" {
-		if slices.Contains(s.seen, id) {
-			return
-		}
-		if len(s.seen) == maxSeen {
-			s.seen = slices.Delete(s.seen, 0, 1)
-		}
-		s.seen = append(s.seen, id)
-	}
-	b.enqueue(s, frame)
-}
-
-// enqueue queues frame for s without blocking and starts a writer if none
-// is running: idle streams have no goroutine. A subscriber whose queue is
-// full, a browser that does not keep up, is dropped.
-func (b *Broker) enqueue(s *subscriber, frame []byte) {
-	s.mu.Lock()
-	if s.dead {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.queue) >= b.queue {
-		s.mu.Unlock()
-		b.log(slog.LevelWarn, "push: slow subscriber disconnected")
-		b.drop(s)
-		return
-	}
-	s.queue = append(s.queue, frame)
-	if !s.writing {
-		s.writing = true
-		b.wg.Add(1)
-		go b.write(s)
-	}
-	s.mu.Unlock()
-}
-
-// write drains s's queue to its stream, then exits. A write that fails or
-// stalls past WriteTimeout drops the subscriber.
-func (b *Broker) write(s *subscriber) {
-	defer b.wg.Done()
-	var spare [][]byte
-	for {
-		s.mu.Lock()
-		if s.dead || len(s.queue) == 0 {
-			s.writing = false
-			s.idle.Broadcast()
-			s.mu.Unlock()
-			return
-		}
-		batch := s.queue
-		s.queue = spare[:0]
-		s.mu.Unlock()
-		if err := s.sink.write(batch, b.writeTimeout); err != nil {
-			b.drop(s)
-			continue // the loop sees dead and exits
-		}
-		clear(batch)
-		spare = batch
-	}
-}
-
-// drop ends s: nothing more is written, its stream is closed, and it stops
-// counting against the limits. Its invitations stay pending for its
-// reconnect. drop must not be called with s.mu held; it may be called with
-// the shard lock held.
-func (b *Broker) drop(s *subscriber) {
-	s.mu.Lock()
-	if s.dead {
-		s.mu.Unlock()
-		return
-	}
-	s.dead = true
-	s.queue = nil
-	sk := s.sink
-	s.mu.Unlock()
-	if sk != nil { // else release closes it
-		sk.close()
-	}
-	b.subs.Add(-1)
 }
 
 // maintain sweeps once a second and sends heartbeats, until Shutdown.

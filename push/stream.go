@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -249,18 +248,4 @@ func (b *Broker) release(s *subscriber, sk sink) {
 		s.writing = false
 	}
 	s.mu.Unlock()
-}
-
-// conn returns the subscriber's hijacked connection, if it has one.
-func (s *subscriber) conn() (net.Conn, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cs, ok := s.sink.(connSink)
-	return cs.conn, ok && !s.dead
-}
-
-func (s *subscriber) isDead() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead
 }
