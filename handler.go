@@ -155,21 +155,23 @@ var (
 	headerAllow   = []string{"POST, OPTIONS"}
 )
 
+// ServeHTTP answers one request for the operation: 204 to OPTIONS, 200 OK
+// or a FAULT to the rest.
 func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := op.h
 	var start time.Time
 	if h.observe != nil {
 		start = time.Now()
 	}
-	id, err := op.serve(w, r)
-	if err != nil {
-		h.fail(w, r, op.name, start, err)
-		return
-	}
-	if id == "" { // OPTIONS
+	if r.Method == http.MethodOptions {
 		w.Header()["Allow"] = headerAllow
 		w.WriteHeader(http.StatusNoContent)
 		h.observed(op.name, CodeOK, http.StatusNoContent, start)
+		return
+	}
+	id, err := op.serve(w, r)
+	if err != nil {
+		h.fail(w, r, op.name, start, err)
 		return
 	}
 	hdr := w.Header()
@@ -183,12 +185,10 @@ func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.observed(op.name, CodeOK, http.StatusOK, start)
 }
 
+// serve runs a POST through authentication, decoding, validation and the
+// notifier, and returns the accepted interactionID.
 func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, error) {
-	switch r.Method {
-	case http.MethodPost:
-	case http.MethodOptions:
-		return "", nil
-	default:
+	if r.Method != http.MethodPost {
 		return "", &RequestError{Err: ErrMethodNotAllowed, Message: "method not allowed; use POST"}
 	}
 	h := op.h
