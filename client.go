@@ -220,14 +220,27 @@ func (c *Client) try(ctx context.Context, endpoint, contentType string, body []b
 	if json.Unmarshal(answer, &f) == nil && f.Status == "FAULT" {
 		fe.Code, fe.Message, fe.Fields = f.Code, f.Message, f.Fields
 	}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
-		fe.RetryAfter = time.Duration(secs) * time.Second
-	}
+	fe.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	switch resp.StatusCode {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true, fe.RetryAfter, fe
 	}
 	return false, 0, fe
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// It returns zero for none, a bad one, or a date in the past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // FaultError is a FAULT answer (or any other non-2xx answer) from a server.

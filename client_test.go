@@ -192,6 +192,8 @@ func TestClientRetries(t *testing.T) {
 		{"a 400 is sent once", []func(http.ResponseWriter){status(400, "")}, 4, 1, gateway.ErrUnavailable /* the body says UNAVAILABLE; the status decides retrying */, nil},
 		{"a 500 is sent once", []func(http.ResponseWriter){status(500, "")}, 4, 1, gateway.ErrUnavailable, nil},
 		{"Retry-After is capped by MaxDelay", []func(http.ResponseWriter){status(503, "3600")}, 4, 2, nil, []time.Duration{5 * time.Second}},
+		{"Retry-After as an HTTP date", []func(http.ResponseWriter){status(503, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))}, 4, 2, nil, []time.Duration{5 * time.Second}},
+		{"Retry-After in the past falls back to backoff", []func(http.ResponseWriter){status(503, "Mon, 02 Jan 2006 15:04:05 GMT")}, 4, 2, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
