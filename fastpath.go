@@ -47,7 +47,7 @@ func fastValidProfile(p *Profile, langs *langCache) bool {
 		!fastID(p.GlobalVisitID, 128, false) || !fastID(p.PageID, 128, false) {
 		return false
 	}
-	if p.Channels == nil || len(p.Channels) < 1 || len(p.Channels) > MaxChannels {
+	if len(p.Channels) < 1 || len(p.Channels) > MaxChannels { // nil too: "required"
 		return false
 	}
 	for i, c := range p.Channels {

@@ -146,6 +146,11 @@ func (p *Profile) appendJSON(b []byte) []byte {
 	return appendExtra(b, p.Extra, profileKeys)
 }
 
+// MarshalJSON encodes inv with its empty fields left out.
+func (inv Invitation) MarshalJSON() ([]byte, error) {
+	return inv.appendJSON(make([]byte, 0, 64)), nil
+}
+
 func (inv *Invitation) appendJSON(b []byte) []byte {
 	sep := byte('{')
 	for _, f := range [...]struct{ key, val string }{{"title", inv.Title}, {"message", inv.Message}, {"url", inv.URL}} {

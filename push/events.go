@@ -33,20 +33,10 @@ func engageFrame(p *gateway.Profile, expiresAt time.Time) []byte {
 		b = append(b, `,"language":`...)
 		b = jsonscan.AppendString(b, p.Language)
 	}
-	if inv := p.Invitation; inv != nil {
-		b = append(b, `,"invitation":{`...)
-		sep := ""
-		for _, f := range [...]struct{ k, v string }{{"title", inv.Title}, {"message", inv.Message}, {"url", inv.URL}} {
-			if f.v != "" {
-				b = append(b, sep...)
-				b = append(b, '"')
-				b = append(b, f.k...)
-				b = append(b, '"', ':')
-				b = jsonscan.AppendString(b, f.v)
-				sep = ","
-			}
-		}
-		b = append(b, '}')
+	if p.Invitation != nil {
+		inv, _ := p.Invitation.MarshalJSON() // cannot fail
+		b = append(b, `,"invitation":`...)
+		b = append(b, inv...)
 	}
 	b = append(b, `,"expiresAt":"`...)
 	b = expiresAt.UTC().AppendFormat(b, time.RFC3339)
