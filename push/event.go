@@ -1,0 +1,320 @@
+package push
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/internal/jsonscan"
+)
+
+// MaxEventBytes is the largest encoded [Event]: the largest valid engage
+// with every character escaped stays well under it. Backends set their
+// message size limit to it; [Event.UnmarshalBinary] refuses larger data.
+const MaxEventBytes = 64 << 10
+
+// Event is one change of delivery state, an engage, a cancel or a
+// visitor's answer, as a [Broker] publishes it through its [Backend] and as
+// every broker applies it when the Backend delivers it.
+//
+// Backends treat an Event as opaque: one that crosses a network stores the
+// bytes of [Event.MarshalBinary] and makes the Event again with
+// [Event.UnmarshalBinary], which checks it with the rules the engage
+// handler applies, so that nothing read from a shared log reaches a browser
+// unless a handler would have accepted it. An Event carries only what
+// delivery needs: a profile's userData and unknown keys stay with the
+// instance that received them.
+//
+// The encoding is JSON, one object: {"op":"engage"|"cancel"|"answer",
+// "id", "at", then "profile" and "expiresAt" for an engage, "cancel" (a
+// cancelData object) for a cancel, "answer" ({visitID, interactionID,
+// result, channel}) for an answer}. docs/contract.md §7 describes it.
+//
+// An Event is immutable once made, and safe to share between goroutines.
+type Event struct {
+	op op
+	id string
+	at time.Time
+
+	// op engage
+	profile   *gateway.Profile // the fields delivery needs; no userData, no Extra
+	expiresAt time.Time
+
+	// op cancel
+	cancel *gateway.CancelData
+
+	// op answer
+	answer *Disposition
+}
+
+type op uint8
+
+const (
+	opEngage op = iota + 1
+	opCancel
+	opAnswer
+)
+
+var opNames = [...]string{opEngage: "engage", opCancel: "cancel", opAnswer: "answer"}
+
+// ID returns the event's identifier, unique to the Publish call that made
+// it: a Backend may use it to drop duplicates of a publish it retried.
+func (e *Event) ID() string { return e.id }
+
+// VisitID returns the visit the event is about, for backends that route or
+// shard by visit.
+func (e *Event) VisitID() string {
+	switch e.op {
+	case opEngage:
+		return e.profile.VisitID
+	case opCancel:
+		return e.cancel.VisitID
+	case opAnswer:
+		return e.answer.VisitID
+	}
+	return ""
+}
+
+// eventIDs makes event IDs: a random prefix per process and a counter, so
+// that IDs are unique across instances without a random read per event.
+var eventIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func init() {
+	var b [8]byte
+	rand.Read(b[:])
+	eventIDs.prefix = hex.EncodeToString(b[:]) + "-"
+}
+
+func newEventID() string {
+	return eventIDs.prefix + strconv.FormatUint(eventIDs.n.Add(1), 36)
+}
+
+// engageEvent makes the event of an accepted engage. p is valid; the event
+// keeps copies of the fields delivery needs, so p may be reused.
+func engageEvent(p *gateway.Profile, at, expiresAt time.Time) *Event {
+	q := &gateway.Profile{
+		InteractionID: p.InteractionID,
+		VisitID:       p.VisitID,
+		GlobalVisitID: p.GlobalVisitID,
+		PageID:        p.PageID,
+		Channels:      p.Channels,
+		Language:      p.Language,
+		ExpiresIn:     p.ExpiresIn,
+	}
+	if p.Invitation != nil {
+		inv := *p.Invitation
+		q.Invitation = &inv
+	}
+	return &Event{op: opEngage, id: newEventID(), at: at, profile: q, expiresAt: expiresAt}
+}
+
+// cancelEvent makes the event of an accepted cancel. c is valid.
+func cancelEvent(c *gateway.CancelData, at time.Time) *Event {
+	return &Event{op: opCancel, id: newEventID(), at: at,
+		cancel: &gateway.CancelData{InteractionID: c.InteractionID, VisitID: c.VisitID, Reason: c.Reason}}
+}
+
+// answerEvent makes the event of a visitor's answer. d is valid.
+func answerEvent(d Disposition, at time.Time) *Event {
+	return &Event{op: opAnswer, id: newEventID(), at: at, answer: &d}
+}
+
+// MarshalBinary encodes e as JSON (see [Event]). It fails only for the
+// zero Event.
+func (e *Event) MarshalBinary() ([]byte, error) {
+	if e.op == 0 {
+		return nil, errors.New("push: MarshalBinary of an empty Event")
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, `{"op":"`...)
+	b = append(b, opNames[e.op]...)
+	b = append(b, `","id":`...)
+	b = jsonscan.AppendString(b, e.id)
+	b = append(b, `,"at":"`...)
+	b = e.at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	switch e.op {
+	case opEngage:
+		b = append(b, `,"expiresAt":"`...)
+		b = e.expiresAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","profile":`...)
+		p, _ := e.profile.MarshalJSON() // cannot fail
+		b = append(b, p...)
+	case opCancel:
+		b = append(b, `,"cancel":`...)
+		c, _ := e.cancel.MarshalJSON() // cannot fail
+		b = append(b, c...)
+	case opAnswer:
+		b = append(b, `,"answer":{"visitID":`...)
+		b = jsonscan.AppendString(b, e.answer.VisitID)
+		b = append(b, `,"interactionID":`...)
+		b = jsonscan.AppendString(b, e.answer.InteractionID)
+		b = append(b, `,"result":`...)
+		b = jsonscan.AppendString(b, e.answer.Result)
+		if e.answer.Channel != "" {
+			b = append(b, `,"channel":`...)
+			b = jsonscan.AppendString(b, e.answer.Channel)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+// errBadEvent is what UnmarshalBinary returns; the cause says why, for logs.
+var errBadEvent = errors.New("push: not a valid event")
+
+// UnmarshalBinary decodes an event encoded by [Event.MarshalBinary] and
+// checks it as the handler checks a request: strict JSON (no duplicate
+// keys), a known op, a valid id and time, and a payload that passes the
+// rules of contract §3, §4 or §6. Keys it does not know are ignored, so
+// that a newer instance may add some; a profile's userData and unknown keys
+// are dropped. An engage must expire after it was made, and within the
+// longest expiresIn. Data over [MaxEventBytes] is refused unread.
+func (e *Event) UnmarshalBinary(data []byte) error {
+	*e = Event{}
+	if len(data) > MaxEventBytes {
+		return fmt.Errorf("%w: %d bytes, over %d", errBadEvent, len(data), MaxEventBytes)
+	}
+	if err := e.decode(string(data)); err != nil {
+		*e = Event{}
+		return fmt.Errorf("%w: %w", errBadEvent, err)
+	}
+	return nil
+}
+
+func (e *Event) decode(text string) error {
+	var d jsonscan.Decoder
+	if err := d.Reset(text); err != nil {
+		return err
+	}
+	var opName, at, expiresAt, profile, cancel, answer string
+	str := func(dst *string) error {
+		if d.Peek() != jsonscan.String {
+			return errors.New("a string was expected")
+		}
+		s, err := d.String()
+		*dst = s
+		return err
+	}
+	raw := func(dst *string) error {
+		if d.Peek() != jsonscan.Object {
+			return errors.New("an object was expected")
+		}
+		s, err := d.Skip()
+		*dst = s
+		return err
+	}
+	if d.Peek() != jsonscan.Object {
+		return errors.New("not a JSON object")
+	}
+	err := d.Object(func(key string) error {
+		switch key {
+		case "op":
+			return str(&opName)
+		case "id":
+			return str(&e.id)
+		case "at":
+			return str(&at)
+		case "expiresAt":
+			return str(&expiresAt)
+		case "profile":
+			return raw(&profile)
+		case "cancel":
+			return raw(&cancel)
+		case "answer":
+			return raw(&answer)
+		}
+		_, err := d.Skip()
+		return err
+	})
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		return err
+	}
+	if e.id == "" || len(e.id) > 64 {
+		return errors.New("id must be 1-64 bytes")
+	}
+	if e.at, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return errors.New("at must be an RFC 3339 time")
+	}
+	switch opName {
+	case "engage":
+		e.op = opEngage
+		return e.decodeEngage(profile, expiresAt)
+	case "cancel":
+		e.op = opCancel
+		e.cancel = new(gateway.CancelData)
+		if err := e.cancel.UnmarshalJSON([]byte(cancel)); err != nil {
+			return err
+		}
+		e.cancel.Extra = nil
+		return e.cancel.Validate()
+	case "answer":
+		e.op = opAnswer
+		return e.decodeAnswer(answer)
+	}
+	return errors.New("op must be engage, cancel or answer")
+}
+
+func (e *Event) decodeEngage(profile, expiresAt string) error {
+	p := new(gateway.Profile)
+	if err := p.UnmarshalJSON([]byte(profile)); err != nil {
+		return err
+	}
+	p.UserData, p.Extra = nil, nil
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, expiresAt)
+	if err != nil {
+		return errors.New("expiresAt must be an RFC 3339 time")
+	}
+	if !t.After(e.at) || t.Sub(e.at) > time.Duration(gateway.MaxExpiresIn)*time.Second+time.Second {
+		return errors.New("expiresAt must be after at, within the longest expiresIn")
+	}
+	e.profile, e.expiresAt = p, t
+	return nil
+}
+
+func (e *Event) decodeAnswer(text string) error {
+	var d jsonscan.Decoder
+	if err := d.Reset(text); err != nil {
+		return err
+	}
+	a := new(Disposition)
+	fields := map[string]*string{"visitID": &a.VisitID, "interactionID": &a.InteractionID, "result": &a.Result, "channel": &a.Channel}
+	err := d.Object(func(key string) error {
+		dst, ok := fields[key]
+		if !ok {
+			_, err := d.Skip()
+			return err
+		}
+		if d.Peek() != jsonscan.String {
+			return errors.New(key + " must be a string")
+		}
+		s, err := d.String()
+		*dst = s
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !gateway.ValidVisitID(a.VisitID) {
+		return errors.New("answer.visitID is invalid")
+	}
+	if err := gateway.ValidateStruct("answer", a); err != nil {
+		return err
+	}
+	e.answer = a
+	return nil
+}

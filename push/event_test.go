@@ -1,0 +1,109 @@
+package push
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engagekit/gateway"
+	"github.com/google/go-cmp/cmp"
+)
+
+var eventTime = time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
+
+func TestEventRoundTrip(t *testing.T) {
+	p := &gateway.Profile{
+		InteractionID: "i-1", VisitID: "v-1", PageID: "p-1", Channels: []string{"chat", "callback"},
+		Language: "fr-CA", ExpiresIn: 60, Invitation: &gateway.Invitation{Title: "Hé <b>", Message: "\u2028&", URL: "https://shop.example/t?a=1&b=2"},
+		UserData: []byte(`{"secret":1}`), Extra: map[string]json.RawMessage{"x": json.RawMessage(`1`)},
+	}
+	for _, ev := range []*Event{
+		engageEvent(p, eventTime, eventTime.Add(time.Minute)),
+		cancelEvent(&gateway.CancelData{InteractionID: "i-1", VisitID: "v-1", Reason: "agentUnavailable"}, eventTime),
+		answerEvent(Disposition{VisitID: "v-1", InteractionID: "i-1", Result: "accepted", Channel: "chat"}, eventTime),
+		answerEvent(Disposition{VisitID: "v-1", InteractionID: "i-1", Result: "rejected"}, eventTime),
+	} {
+		t.Run(opNames[ev.op], func(t *testing.T) {
+			data, err := ev.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(data), "secret") {
+				t.Errorf("the event carries userData: %s", data)
+			}
+			var got Event
+			if err := got.UnmarshalBinary(data); err != nil {
+				t.Fatalf("UnmarshalBinary(%s): %v", data, err)
+			}
+			opts := cmp.AllowUnexported(Event{})
+			if diff := cmp.Diff(ev, &got, opts); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			if got.VisitID() != "v-1" || got.ID() != ev.ID() {
+				t.Errorf("VisitID, ID = %q, %q", got.VisitID(), got.ID())
+			}
+		})
+	}
+}
+
+func TestEventIDsAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newEventID()
+		if seen[id] {
+			t.Fatalf("event ID %q made twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+// TestEventUnmarshalRefusesJunk: nothing that a handler would refuse gets
+// through a shared log to a browser.
+func TestEventUnmarshalRefusesJunk(t *testing.T) {
+	const at = `"at":"2026-11-29T10:00:00Z"`
+	const okProfile = `{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`
+	tests := []struct{ name, data string }{
+		{"not JSON", `nope`},
+		{"an array", `[]`},
+		{"no op", `{"id":"e1",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+		{"an unknown op", `{"op":"explode","id":"e1",` + at + `}`},
+		{"no id", `{"op":"cancel",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+		{"a long id", `{"op":"cancel","id":"` + strings.Repeat("e", 65) + `",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+		{"no time", `{"op":"cancel","id":"e1","cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+		{"a duplicate key", `{"op":"cancel","op":"engage","id":"e1",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+		{"CR LF in an interactionID", `{"op":"cancel","id":"e1",` + at + `,"cancel":{"interactionID":"i-1\r\nevent: cancel","visitID":"v-1"}}`},
+		{"an invalid channel", `{"op":"engage","id":"e1",` + at + `,"expiresAt":"2026-11-29T10:00:30Z","profile":{"interactionID":"i-1","visitID":"v-1","channels":["Not A Channel"]}}`},
+		{"an engage without expiry", `{"op":"engage","id":"e1",` + at + `,"profile":` + okProfile + `}`},
+		{"an engage that expired before it was made", `{"op":"engage","id":"e1",` + at + `,"expiresAt":"2026-11-29T09:59:00Z","profile":` + okProfile + `}`},
+		{"an engage that expires too late", `{"op":"engage","id":"e1",` + at + `,"expiresAt":"2026-11-29T12:00:00Z","profile":` + okProfile + `}`},
+		{"an engage without profile", `{"op":"engage","id":"e1",` + at + `,"expiresAt":"2026-11-29T10:00:30Z"}`},
+		{"an answer with an unknown result", `{"op":"answer","id":"e1",` + at + `,"answer":{"visitID":"v-1","interactionID":"i-1","result":"maybe"}}`},
+		{"an answer without visit", `{"op":"answer","id":"e1",` + at + `,"answer":{"interactionID":"i-1","result":"rejected"}}`},
+		{"an accept without channel", `{"op":"answer","id":"e1",` + at + `,"answer":{"visitID":"v-1","interactionID":"i-1","result":"accepted"}}`},
+		{"trailing data", `{"op":"cancel","id":"e1",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}} {}`},
+		{"too large", `{"op":"cancel","id":"e1",` + at + `,"pad":"` + strings.Repeat(" ", MaxEventBytes) + `","cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var e Event
+			if err := e.UnmarshalBinary([]byte(tc.data)); err == nil {
+				t.Fatalf("UnmarshalBinary accepted %s", tc.data)
+			}
+			if e.op != 0 {
+				t.Errorf("a refused event is left half decoded: %+v", e)
+			}
+		})
+	}
+}
+
+func TestEventUnmarshalIgnoresUnknownKeys(t *testing.T) {
+	var e Event
+	data := `{"op":"cancel","id":"e1","at":"2026-11-29T10:00:00Z","later":{"x":[1]},"cancel":{"interactionID":"i-1","visitID":"v-1","extra":true}}`
+	if err := e.UnmarshalBinary([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	if e.cancel.Extra != nil {
+		t.Errorf("cancel kept unknown keys: %v", e.cancel.Extra)
+	}
+}
