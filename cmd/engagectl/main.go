@@ -81,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "engagectl: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
-	family := map[string]string{"8.5": gateway.Paths85, "8.1.2": gateway.Paths812}[*paths]
+	family := map[string]gateway.PathFamily{"8.5": gateway.Paths85, "8.1.2": gateway.Paths812}[*paths]
 	if family == "" {
 		fmt.Fprintln(stderr, "engagectl: -paths must be 8.5 or 8.1.2")
 		return exitUsage
@@ -121,8 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // report prints the outcome and returns the exit code.
 func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
-	var ve *gateway.ValidationError
-	var fe *gateway.FaultError
+	var fe *gateway.Fault
 	switch {
 	case err == nil:
 		if asJSON {
@@ -131,25 +130,25 @@ func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
 			fmt.Fprintf(stdout, "OK %s\n", id)
 		}
 		return exitOK
-	case errors.As(err, &ve): // invalid input, found before sending
+	case errors.As(err, &fe) && fe.Status == 0: // invalid input, found before sending
 		if asJSON {
-			printJSON(stdout, map[string]any{"status": "FAULT", "code": gateway.CodeValidation, "message": ve.Object + " is invalid", "fields": ve.Fields})
+			printJSON(stdout, map[string]any{"status": "FAULT", "code": fe.Code, "message": fe.Message, "fields": fe.Fields})
 		} else {
-			fmt.Fprintf(stderr, "invalid %s:\n", ve.Object)
-			for _, f := range ve.Fields {
+			fmt.Fprintf(stderr, "%s:\n", fe.Message)
+			for _, f := range fe.Fields {
 				fmt.Fprintf(stderr, "  %s\n", f.Message)
 			}
 		}
 		return exitFault
 	case errors.As(err, &fe):
 		if asJSON {
-			out := map[string]any{"status": "FAULT", "code": fe.Code, "message": fe.Message, "httpStatus": fe.StatusCode}
+			out := map[string]any{"status": "FAULT", "code": fe.Code, "message": fe.Message, "httpStatus": fe.Status}
 			if len(fe.Fields) > 0 {
 				out["fields"] = fe.Fields
 			}
 			printJSON(stdout, out)
 		} else {
-			fmt.Fprintf(stderr, "FAULT %d %s: %s\n", fe.StatusCode, fe.Code, fe.Message)
+			fmt.Fprintf(stderr, "FAULT %d %s: %s\n", fe.Status, fe.Code, fe.Message)
 			for _, f := range fe.Fields {
 				fmt.Fprintf(stderr, "  %s\n", f.Message)
 			}
