@@ -408,7 +408,7 @@ func (b *Broker) maintain() {
 		case <-b.closing:
 			return
 		case <-sweep.C:
-			b.Sweep()
+			b.sweep()
 		case <-beat.C:
 			b.each(func(s *subscriber) { b.enqueue(s, heartbeat) })
 		}
@@ -429,11 +429,11 @@ func (b *Broker) each(f func(*subscriber)) {
 	}
 }
 
-// Sweep does at once what the broker's sweeper does every second: it ends
-// expired invitations, forgets tombstones past their TTL, closes streams
-// whose browser has gone, and drops visits with nothing left. Tests with an
-// injected clock call it.
-func (b *Broker) Sweep() {
+// sweep is what the broker's sweeper does every second: it ends expired
+// invitations, forgets tombstones past their TTL, closes streams whose
+// browser has gone, and drops visits with nothing left. Tests with an
+// injected clock call it through export_test.go.
+func (b *Broker) sweep() {
 	now := b.now()
 	for i := range b.shards {
 		sh := &b.shards[i]
