@@ -87,13 +87,16 @@ func row(c Code) faultRow {
 type Fault struct {
 	// Code names the fault. The zero Code is only found in a Fault that a
 	// [Client] returns for an answer that was not a FAULT (a proxy's error
-	// page, say); it matches [ErrUnavailable] when Status is 502, 503 or
-	// 504, as the Client treats those as temporary, and no sentinel
-	// otherwise. The Handler answers a Fault of zero Code 500 INTERNAL.
+	// page, say). Such a Fault counts as UNAVAILABLE when Status is 502,
+	// 503 or 504, as the Client treats those as temporary: it matches
+	// [ErrUnavailable] and is answered 503. Otherwise it matches no sentinel
+	// and is answered 500 INTERNAL.
 	Code Code
 
 	// Message is the sentence shown to the sender, in words that never
-	// quote the input. Empty means the table's message for Code.
+	// quote the input; internal detail goes in Err. Empty means the table's
+	// message for Code. (The Handler shows a notifier's Fault only when its
+	// code may pass through: see [Notifier].)
 	Message string
 
 	// Fields lists the broken rules of a VALIDATION fault, in field order.
