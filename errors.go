@@ -35,8 +35,8 @@ type faultRow struct {
 }
 
 // faultTable is the one place a code gets its HTTP status and its default
-// message. Both sides read it: the server to answer, the [Client] to know a
-// code.
+// message; the comments on the Code constants show its statuses, and a test
+// holds them to it.
 var faultTable = [...]faultRow{
 	{CodeBadRequest, http.StatusBadRequest, "request is malformed"},
 	{CodeValidation, http.StatusBadRequest, "request is invalid"},

@@ -3,8 +3,12 @@ package gateway_test
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +221,42 @@ func TestNotifierFaults(t *testing.T) {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestCodeCommentsShowTheTable: the status written beside each Code
+// constant in errors.go is the one WriteError answers with.
+func TestCodeCommentsShowTheTable(t *testing.T) {
+	t.Parallel()
+	file, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, decl := range file.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			if vs.Comment == nil || len(vs.Values) != 1 {
+				continue
+			}
+			lit, ok := vs.Values[0].(*ast.BasicLit)
+			if !ok {
+				continue
+			}
+			code, _ := strconv.Unquote(lit.Value)
+			w := httptest.NewRecorder()
+			gateway.WriteError(w, &gateway.Fault{Code: gateway.Code(code)})
+			if got, want := strconv.Itoa(w.Code), strings.TrimSpace(vs.Comment.Text()); got != want {
+				t.Errorf("%s: the comment says %s, WriteError answers %s", vs.Names[0].Name, want, got)
+			}
+			seen++
+		}
+	}
+	if seen != 11 {
+		t.Errorf("found %d commented codes, want 11", seen)
 	}
 }
