@@ -291,9 +291,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start 
 // its Challenge as WWW-Authenticate for UNAUTHORIZED, and for UNAVAILABLE
 // its RetryAfter (default one second). An error without a Fault, or a
 // Fault whose code the table does not know, is 500 INTERNAL with a generic
-// message. Neither err's text nor a Fault's Err is
-// ever written. For METHOD_NOT_ALLOWED it sets Allow to "POST, OPTIONS"
-// unless the caller has set Allow already.
+// message. Neither err's text nor a Fault's Err is ever written. For
+// METHOD_NOT_ALLOWED it sets Allow to "POST, OPTIONS" unless the caller has
+// set Allow already.
 func WriteError(w http.ResponseWriter, err error) {
 	writeFault(w, err, "1")
 }
