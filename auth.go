@@ -10,7 +10,7 @@ import (
 // BasicAuth returns an [Options.Authenticate] hook that admits requests
 // carrying HTTP Basic credentials equal to user and password. It compares in
 // constant time (of the SHA-256 digests, so lengths leak nothing either) and
-// denies with an [*UnauthorizedError] whose challenge names realm. It panics
+// denies with a [*Fault] of code UNAUTHORIZED whose Challenge names realm. It panics
 // if user or password is empty.
 func BasicAuth(user, password, realm string) func(*http.Request) error {
 	if user == "" || password == "" {
@@ -18,7 +18,7 @@ func BasicAuth(user, password, realm string) func(*http.Request) error {
 	}
 	wantUser := sha256.Sum256([]byte(user))
 	wantPass := sha256.Sum256([]byte(password))
-	deny := &UnauthorizedError{Challenge: `Basic realm=` + strconv.Quote(realm) + `, charset="UTF-8"`}
+	deny := &Fault{Code: CodeUnauthorized, Challenge: `Basic realm=` + strconv.Quote(realm) + `, charset="UTF-8"`}
 	return func(r *http.Request) error {
 		u, p, ok := r.BasicAuth()
 		gotUser := sha256.Sum256([]byte(u))

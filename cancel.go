@@ -23,10 +23,10 @@ type CancelData struct {
 }
 
 // Validate checks c against the rules of contract §4. It returns nil or a
-// [*ValidationError].
+// VALIDATION [*Fault] (matching [ErrValidation]).
 func (c *CancelData) Validate() error {
 	if c == nil {
-		return &ValidationError{Object: paramCancel, Fields: []FieldError{{Rule: "required", Message: paramCancel + " is required"}}}
+		return invalid(paramCancel, []FieldError{{Rule: "required", Message: paramCancel + " is required"}}, nil)
 	}
 	return validateStruct(paramCancel, c)
 }

@@ -15,14 +15,18 @@ import (
 	"time"
 )
 
+// PathFamily is the path, appended to a server's base URL, under which it
+// serves …/engage and …/noengage: [Paths85] or [Paths812].
+type PathFamily string
+
 // The path families of the engage/noengage endpoints, for
 // [ClientOptions.Paths].
 const (
 	// Paths85 is the family of GWE 8.5 and later: …/server/data/gateway.
-	Paths85 = "/server/data/gateway"
+	Paths85 PathFamily = "/server/data/gateway"
 	// Paths812 is the older Backend Server family of GWE 8.1.2:
 	// …/backend/data/gateway.
-	Paths812 = "/backend/data/gateway"
+	Paths812 PathFamily = "/backend/data/gateway"
 )
 
 // ClientOptions configures a [Client]. The zero value, and a nil
@@ -34,7 +38,7 @@ type ClientOptions struct {
 	HTTPClient *http.Client
 	// Paths is the path family appended to the base URL: [Paths85] (the
 	// default) or [Paths812].
-	Paths string
+	Paths PathFamily
 	// Username and Password, when Username is set, are sent as HTTP Basic
 	// credentials.
 	Username, Password string
@@ -98,7 +102,7 @@ func NewClient(baseURL string, opts *ClientOptions) (*Client, error) {
 	if opts.MaxAttempts < 0 || opts.BaseDelay < 0 || opts.MaxDelay < 0 {
 		return nil, errors.New("gateway: ClientOptions must not be negative")
 	}
-	prefix := strings.TrimSuffix(u.String(), "/") + paths
+	prefix := strings.TrimSuffix(u.String(), "/") + string(paths)
 	return &Client{
 		engageURL: prefix + "/engage",
 		cancelURL: prefix + "/noengage",
@@ -116,8 +120,10 @@ func NewClient(baseURL string, opts *ClientOptions) (*Client, error) {
 var _ Notifier = (*Client)(nil)
 
 // Engage validates p and sends it to the engage endpoint. It returns nil on
-// a 2xx answer, a [*ValidationError] without sending when p is invalid, and
-// a [*FaultError] for a FAULT answer; other errors are the transport's.
+// a 2xx answer; a VALIDATION [*Fault] without sending when p is invalid (its
+// Status is zero); for any other answer, a [*Fault] with the server's Status,
+// and its Code, Message, Fields, Retry-After and WWW-Authenticate when the
+// answer is a FAULT. Other errors are the transport's or the context's.
 func (c *Client) Engage(ctx context.Context, p *Profile) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -210,22 +216,27 @@ func (c *Client) try(ctx context.Context, endpoint, contentType string, body []b
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return false, 0, nil
 	}
-	fe := &FaultError{StatusCode: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
-	var f struct {
+	f := &Fault{
+		Status:     resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Challenge:  resp.Header.Get("WWW-Authenticate"),
+	}
+	var fault struct {
 		Status  string       `json:"status"`
 		Code    Code         `json:"code"`
 		Message string       `json:"message"`
 		Fields  []FieldError `json:"fields"`
 	}
-	if json.Unmarshal(answer, &f) == nil && f.Status == "FAULT" {
-		fe.Code, fe.Message, fe.Fields = f.Code, f.Message, f.Fields
+	// An answer that is not a FAULT (a proxy's error page) leaves Code
+	// empty: its text is not the gateway's, so none of it is kept.
+	if json.Unmarshal(answer, &fault) == nil && fault.Status == "FAULT" && fault.Code != "" {
+		f.Code, f.Message, f.Fields = fault.Code, fault.Message, fault.Fields
 	}
-	fe.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	switch resp.StatusCode {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true, fe.RetryAfter, fe
+		return true, f.RetryAfter, f
 	}
-	return false, 0, fe
+	return false, 0, f
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
@@ -241,46 +252,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// FaultError is a FAULT answer (or any other non-2xx answer) from a server.
-// It matches the sentinel error of its code with [errors.Is]
-// (CodeEngagementInProgress matches [ErrEngagementInProgress], 503 matches
-// [ErrUnavailable], …), so callers branch on it as on the Handler's own
-// errors.
-type FaultError struct {
-	// StatusCode is the HTTP status.
-	StatusCode int
-	// Code is the FAULT code, or "" when the answer was not a FAULT body
-	// (a proxy's error page, say).
-	Code Code
-	// Message is the server's message, or the status text.
-	Message string
-	// Fields lists the broken rules of a VALIDATION fault.
-	Fields []FieldError
-	// RetryAfter is the server's Retry-After, or zero.
-	RetryAfter time.Duration
-}
-
-func (e *FaultError) Error() string {
-	var b strings.Builder
-	b.WriteString("gateway: server answered ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
-	if e.Code != "" {
-		b.WriteString(" " + string(e.Code))
-	}
-	b.WriteString(": " + e.Message)
-	for _, f := range e.Fields {
-		b.WriteString("; " + f.Message)
-	}
-	return b.String()
-}
-
-// Is reports whether target is the sentinel error of e's code, or, for an
-// answer without a code, of its status (503: [ErrUnavailable]).
-func (e *FaultError) Is(target error) bool {
-	if s := sentinelFor(e.Code); s != nil {
-		return target == s
-	}
-	return e.Code == "" && e.StatusCode == http.StatusServiceUnavailable && target == ErrUnavailable
 }

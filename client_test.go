@@ -30,7 +30,7 @@ func newClient(t *testing.T, url string, opts *gateway.ClientOptions) *gateway.C
 // notifier gets equals what was sent, unknown keys included.
 func TestClientRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, paths := range []string{gateway.Paths85, gateway.Paths812} {
+	for _, paths := range []gateway.PathFamily{gateway.Paths85, gateway.Paths812} {
 		for _, asJSON := range []bool{false, true} {
 			rec := &recorder{}
 			var contentType, path atomic.Value
@@ -53,7 +53,7 @@ func TestClientRoundTrip(t *testing.T) {
 			if asJSON {
 				wantType = "application/json"
 			}
-			if contentType.Load() != wantType || path.Load() != paths+"/engage" {
+			if contentType.Load() != wantType || path.Load() != string(paths)+"/engage" {
 				t.Errorf("sent %v to %v, want %s to %s/engage", contentType.Load(), path.Load(), wantType, paths)
 			}
 			cd := gateway.CancelData{InteractionID: "i-1", VisitID: "v-1", Reason: "timeout",
@@ -82,8 +82,8 @@ func TestClientBasicAuth(t *testing.T) {
 	}
 }
 
-// TestClientFaults: every FAULT code of the contract arrives as a
-// *FaultError carrying status, code, message and fields, and matches its
+// TestClientFaults: every FAULT code of the contract arrives as a *Fault
+// carrying status, code, message, fields and headers, and matches its
 // sentinel.
 func TestClientFaults(t *testing.T) {
 	t.Parallel()
@@ -107,18 +107,20 @@ func TestClientFaults(t *testing.T) {
 			t.Parallel()
 			fields := []gateway.FieldError{{Field: "visitID", Rule: "required", Message: "visitID is required"}}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Retry-After", "0")
+				w.Header().Set("Retry-After", "7")
+				w.Header().Set("WWW-Authenticate", `Basic realm="gwe"`)
 				w.WriteHeader(tc.status)
 				json.NewEncoder(w).Encode(map[string]any{"status": "FAULT", "code": tc.code, "message": "msg", "fields": fields})
 			}))
 			defer srv.Close()
 			p := wantProfile
 			err := newClient(t, srv.URL, &gateway.ClientOptions{MaxAttempts: 1}).Engage(context.Background(), &p)
-			var fe *gateway.FaultError
+			var fe *gateway.Fault
 			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want a *FaultError", err)
+				t.Fatalf("err = %v, want a *Fault", err)
 			}
-			want := &gateway.FaultError{StatusCode: tc.status, Code: tc.code, Message: "msg", Fields: fields}
+			want := &gateway.Fault{Status: tc.status, Code: tc.code, Message: "msg", Fields: fields,
+				RetryAfter: 7 * time.Second, Challenge: `Basic realm="gwe"`}
 			if diff := cmp.Diff(want, fe); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -241,7 +243,7 @@ func TestClientRetriesConnectionErrors(t *testing.T) {
 	gateway.SetClientSleep(c, func(context.Context, time.Duration) error { waits++; return nil })
 	p := wantProfile
 	err := c.Engage(context.Background(), &p)
-	var fe *gateway.FaultError
+	var fe *gateway.Fault
 	if err == nil || errors.As(err, &fe) {
 		t.Errorf("err = %v, want the transport's error", err)
 	}
@@ -300,7 +302,7 @@ func TestNewClientRejectsBadConfig(t *testing.T) {
 func TestRelay(t *testing.T) {
 	t.Parallel()
 	upstreamRec := &recorder{}
-	upstream := httptest.NewServer(gateway.NewHandler(gateway.Fanout(gateway.Funcs{
+	upstream := httptest.NewServer(gateway.NewHandler(gateway.Chain(gateway.Funcs{
 		EngageFunc: func(_ context.Context, p *gateway.Profile) error {
 			if p.VisitID == "busy" {
 				return gateway.ErrEngagementInProgress

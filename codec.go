@@ -25,15 +25,15 @@ type objDecoder struct {
 }
 
 // decode decodes text, which must hold one JSON object, calling field for
-// each key with o placed at its value. Broken JSON is a *RequestError
-// matching ErrBadRequest; known fields of the wrong type are a
-// *ValidationError. (field reaches o through its closure rather than an
+// each key with o placed at its value. Broken JSON is a *Fault matching
+// ErrBadRequest; known fields of the wrong type are a *Fault matching
+// ErrValidation. (field reaches o through its closure rather than an
 // argument, which lets o live on the caller's stack.)
 func (o *objDecoder) decode(text string, object string, field func(key string) error) error {
 	err := o.d.Reset(text)
 	if err == nil {
 		if o.d.Peek() != jsonscan.Object {
-			return &RequestError{Err: ErrBadRequest, Message: object + " must be a JSON object"}
+			return badRequest(object + " must be a JSON object")
 		}
 		err = o.d.Object(field)
 	}
@@ -44,18 +44,18 @@ func (o *objDecoder) decode(text string, object string, field func(key string) e
 		return syntaxError(object, err)
 	}
 	if len(o.bad) > 0 {
-		return &ValidationError{Object: object, Fields: o.bad}
+		return invalid(object, o.bad, nil)
 	}
 	return nil
 }
 
-// syntaxError turns a scanner error into a *RequestError safe to show.
+// syntaxError turns a scanner error into a *Fault safe to show.
 func syntaxError(object string, err error) error {
 	var se *jsonscan.Error
 	if errors.As(err, &se) {
-		return &RequestError{Err: ErrBadRequest, Message: object + " is not valid JSON: " + se.Error()}
+		return badRequest(object + " is not valid JSON: " + se.Error())
 	}
-	return &RequestError{Err: ErrBadRequest, Message: object + " is not valid JSON"}
+	return badRequest(object + " is not valid JSON")
 }
 
 func (o *objDecoder) typeError(field, want string) error {

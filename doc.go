@@ -30,7 +30,7 @@
 // The handler decodes and validates a request, then hands it to a
 // [Notifier], which gets the invitation to the browser or takes it back, and
 // answers 200 only once the notifier has accepted it. Hosts write their own,
-// adapt functions with [Funcs], chain several with [Fanout], or use one of
+// adapt functions with [Funcs], chain several with [Chain], or use one of
 // ours: [Discard]; package push, which delivers to browsers over Server-Sent
 // Events; [Client], which relays to another GWE-compatible server; and the
 // natsfanout module, which spreads events across gateway instances over NATS.
@@ -39,8 +39,8 @@
 //
 // The rules of each field are validator tags on [Profile] and [CancelData]
 // (github.com/go-playground/validator/v10), and [Profile.Validate] runs the
-// validator. Faults come back as a [*ValidationError] that names fields by
-// their JSON path and never quotes their values. Keys a Profile has no field
+// validator. Faults come back as a VALIDATION [*Fault] whose Fields name
+// fields by their JSON path and never quote their values. Keys a Profile has no field
 // for are kept in Extra and written back by json.Marshal, so nothing a
 // strategy attached is lost.
 //
@@ -51,10 +51,19 @@
 //
 // # Errors
 //
-// Conditions a caller branches on are sentinel errors ([ErrValidation],
-// [ErrEngagementInProgress], [ErrUnavailable], …) matched with [errors.Is];
-// errors that carry data are struct types ([*ValidationError],
-// [*RequestError], [*UnavailableError], [*UnauthorizedError]). One table maps
-// them to FAULT codes and HTTP statuses, and one function writes every
-// FAULT.
+// Every error of the package is one type, [*Fault]: a [Code], the Message
+// shown to the sender, the Fields of a VALIDATION fault, a RetryAfter and a
+// Challenge for the headers, and the cause (Err) for logs, which is never
+// shown. The Handler writes Faults, a notifier returns them, and the [Client]
+// returns the server's answer as one. Conditions a caller branches on are
+// sentinel Faults ([ErrValidation], [ErrEngagementInProgress],
+// [ErrUnavailable], …), matched by code with [errors.Is] on both sides of
+// the wire:
+//
+//	if errors.Is(err, gateway.ErrEngagementInProgress) { … }
+//	var f *gateway.Fault
+//	if errors.As(err, &f) { … f.Code, f.Message, f.Fields … }
+//
+// One table maps codes to HTTP statuses, and one function writes every
+// FAULT ([WriteError], for endpoints of the host's own).
 package gateway

@@ -71,33 +71,36 @@ func ExampleNotifier() {
 	// 400 {"status":"FAULT","code":"ENGAGEMENT_IN_PROGRESS","message":"the visit already has a live invitation"}
 }
 
-// Reading a FAULT: Validate reports every broken rule by JSON field name.
-func ExampleValidationError() {
+// Reading a VALIDATION Fault: Validate reports every broken rule by JSON
+// field name.
+func ExampleFault_validation() {
 	p := gateway.Profile{InteractionID: "0001", Channels: []string{"chat", "chat"}, ExpiresIn: 3600}
-	var ve *gateway.ValidationError
+	var ve *gateway.Fault
 	if err := p.Validate(); errors.As(err, &ve) {
+		fmt.Println(ve.Code, ve.Message)
 		for _, f := range ve.Fields {
 			fmt.Printf("%s: %s (%s)\n", f.Field, f.Message, f.Rule)
 		}
 	}
 	// Output:
+	// VALIDATION ixnProfile is invalid
 	// visitID: visitID is required (required)
 	// channels: channels must not repeat an entry (unique)
 	// expiresIn: expiresIn must be at most 1800 (max)
 }
 
-// Reading a FAULT from a server: the Client returns it as a *FaultError,
-// which also matches the sentinel of its code.
-func ExampleFaultError() {
+// Reading a FAULT from a server: the Client returns it as a *Fault, which
+// matches the sentinel of its code, as the server's own did.
+func ExampleFault() {
 	srv := httptest.NewServer(gateway.NewHandler(gateway.Funcs{
 		EngageFunc: func(context.Context, *gateway.Profile) error { return gateway.ErrEngagementInProgress },
 	}, nil))
 	defer srv.Close()
 	c, _ := gateway.NewClient(srv.URL, nil)
 	err := c.Engage(context.Background(), &gateway.Profile{InteractionID: "i-2", VisitID: "v-1", Channels: []string{"chat"}})
-	var fe *gateway.FaultError
+	var fe *gateway.Fault
 	if errors.As(err, &fe) {
-		fmt.Println(fe.StatusCode, fe.Code, fe.Message)
+		fmt.Println(fe.Status, fe.Code, fe.Message)
 	}
 	fmt.Println(errors.Is(err, gateway.ErrEngagementInProgress))
 	// Output:

@@ -26,7 +26,7 @@ type Options struct {
 
 	// Authenticate, when set, is called for every engage and noengage
 	// request before its body is read. A non-nil error denies it with 401
-	// UNAUTHORIZED; an [*UnauthorizedError] with a Challenge also sets
+	// UNAUTHORIZED; a [*Fault] of that code with a Challenge also sets
 	// WWW-Authenticate. [BasicAuth] makes one. Nil means no authentication.
 	Authenticate func(r *http.Request) error
 
@@ -128,9 +128,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.observe != nil {
 			start = time.Now()
 		}
-		h.fail(w, r, "", start, &RequestError{Err: ErrNotFound, Message: "no such operation; use …/gateway/engage or …/gateway/noengage"})
+		h.fail(w, r, "", start, errNoOperation)
 	}
 }
+
+var (
+	errNoOperation = &Fault{Code: CodeNotFound, Message: "no such operation; use …/gateway/engage or …/gateway/noengage"}
+	errNotPOST     = &Fault{Code: CodeMethodNotAllowed, Message: "method not allowed; use POST"}
+)
 
 // Engage returns the engage operation as a handler that serves it at any
 // path, for routers that match paths themselves.
@@ -189,15 +194,12 @@ func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notifier, and returns the accepted interactionID.
 func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, error) {
 	if r.Method != http.MethodPost {
-		return "", &RequestError{Err: ErrMethodNotAllowed, Message: "method not allowed; use POST"}
+		return "", errNotPOST
 	}
 	h := op.h
 	if h.auth != nil {
 		if err := h.auth(r); err != nil {
-			if !errors.Is(err, ErrUnauthorized) {
-				err = &UnauthorizedError{Err: err}
-			}
-			return "", err
+			return "", unauthorized(err)
 		}
 	}
 	text, err := readParam(w, r, op.param, h.maxBody)
@@ -207,22 +209,34 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	return op.run(r.Context(), text)
 }
 
+// unauthorized is the answer to a failed authentication hook: err itself
+// when it is a Fault of code UNAUTHORIZED (with a Challenge, say), else a
+// Fault of that code with err as its cause, so that no hook's error shows
+// and none can pass for another code.
+func unauthorized(err error) error {
+	var f *Fault
+	if errors.As(err, &f) && f.Code == CodeUnauthorized {
+		return err
+	}
+	return &Fault{Code: CodeUnauthorized, Err: err}
+}
+
 // checked joins a decode error with the validator's verdict. A decode that
 // found fields of the wrong type still runs the validator, so the sender
 // learns of every broken rule at once; a field with a type error is not
 // reported twice.
 func checked(decodeErr error, validate func() error) error {
-	var typeErrs *ValidationError
-	if decodeErr != nil && !errors.As(decodeErr, &typeErrs) {
+	var typeErrs *Fault
+	if decodeErr != nil && !(errors.As(decodeErr, &typeErrs) && typeErrs.Code == CodeValidation) {
 		return decodeErr
 	}
 	err := validate()
 	if typeErrs == nil {
 		return err
 	}
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		typeErrs.cause = ve.cause
+	var ve *Fault
+	if errors.As(err, &ve) && ve.Code == CodeValidation {
+		typeErrs.Err = ve.Err
 		for _, f := range ve.Fields {
 			if !slices.ContainsFunc(typeErrs.Fields, func(t FieldError) bool { return t.Field == f.Field }) {
 				typeErrs.Fields = append(typeErrs.Fields, f)
@@ -233,96 +247,93 @@ func checked(decodeErr error, validate func() error) error {
 }
 
 // notifierError keeps a notifier's error from being mistaken for a fault of
-// the request: only the codes a notifier may cause pass through, and an
-// upstream server's verdict on the payload when the notifier is a relaying
-// [Client].
+// the request: only the codes a notifier may cause pass through
+// (ENGAGEMENT_IN_PROGRESS, UNAVAILABLE), and an upstream server's verdict on
+// the payload (VALIDATION or BAD_REQUEST with a Status) when the notifier is
+// a relaying [Client]. Anything else becomes 500 INTERNAL, with err as the
+// cause for the log.
 func notifierError(err error) error {
-	var fe *FaultError
-	switch {
-	case errors.Is(err, ErrEngagementInProgress), errors.Is(err, ErrUnavailable):
-		return err
-	case errors.As(err, &fe) && (fe.Code == CodeValidation || fe.Code == CodeBadRequest):
-		return err
+	var f *Fault
+	if errors.As(err, &f) {
+		switch f.code() {
+		case CodeEngagementInProgress, CodeUnavailable:
+			return err
+		case CodeValidation, CodeBadRequest:
+			if f.Status != 0 {
+				return err
+			}
+		}
 	}
-	return &internalError{err}
+	return &Fault{Code: CodeInternal, Err: err}
 }
-
-// internalError marks a notifier failure that maps to 500; it hides any
-// sentinel the cause might match.
-type internalError struct{ err error }
-
-func (e *internalError) Error() string { return "gateway: notifier failed: " + e.err.Error() }
 
 // fail writes the FAULT response for err, logs it and observes it.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, start time.Time, err error) {
-	f := writeFault(w, err, h.retryAfter)
+	code, status := writeFault(w, err, h.retryAfter)
 	if h.logger != nil {
 		level := slog.LevelDebug
 		switch {
-		case f.status == http.StatusServiceUnavailable:
+		case status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn
-		case f.status >= 500:
+		case status >= 500:
 			level = slog.LevelError
 		}
 		h.logger.LogAttrs(r.Context(), level, "gateway: request refused",
-			slog.String("op", op), slog.String("code", string(f.code)), slog.Int("status", f.status), slog.String("error", err.Error()))
+			slog.String("op", op), slog.String("code", string(code)), slog.Int("status", status), slog.String("error", err.Error()))
 	}
-	h.observed(op, f.code, f.status, start)
+	h.observed(op, code, status, start)
 }
 
-// WriteError writes the FAULT response for err, as the [Handler] does: the
-// status and code of the first sentinel err matches ([ErrBadRequest],
-// [ErrValidation], …) or 500 INTERNAL, with the table's fixed message. Only
-// the messages written for senders are shown instead: a [*RequestError]'s,
-// a [*ValidationError]'s fields, and a relayed server's [*FaultError]; err's
-// own text never is. It is for endpoints of the host's own that answer in
-// the same style, as package push does.
+// WriteError writes the FAULT response for err, as the [Handler] does, for
+// endpoints of the host's own that answer in the same style (package push
+// does). The first [*Fault] in err's chain decides: the status of its code,
+// its Message (or the code's default message), its Fields for VALIDATION,
+// its Challenge as WWW-Authenticate for UNAUTHORIZED, and for UNAVAILABLE
+// its RetryAfter (default one second). An error without a Fault, or a
+// Fault whose code the table does not know, is 500 INTERNAL with a generic
+// message. Neither err's text nor a Fault's Err is ever written. For
+// METHOD_NOT_ALLOWED it sets Allow to "POST, OPTIONS" unless the caller has
+// set Allow already.
 func WriteError(w http.ResponseWriter, err error) {
 	writeFault(w, err, "1")
 }
 
-// writeFault is the one place errors become responses. It returns the
-// table row it used.
-func writeFault(w http.ResponseWriter, err error, retryAfter string) fault {
-	f := classify(err)
+// writeFault is the one place errors become responses. It returns the code
+// and status it wrote.
+func writeFault(w http.ResponseWriter, err error, retryAfter string) (Code, int) {
+	f, ok := err.(*Fault)
+	if !ok && !errors.As(err, &f) {
+		f = &Fault{Code: CodeInternal}
+	}
+	code, msg := f.code(), f.message()
+	r := row(code)
+	if r.code != code { // a code the table does not know: nothing to promise
+		code, msg = r.code, r.message
+	}
 	hdr := w.Header()
 	hdr["Content-Type"] = headerJSON
 	hdr["X-Content-Type-Options"] = headerNoSniff
-	msg := f.message
 	var fields []FieldError
-	var ve *ValidationError
-	var re *RequestError
-	var fe *FaultError
-	var ue *UnavailableError
-	var ae *UnauthorizedError
-	switch {
-	case errors.As(err, &ve):
-		msg = ve.Object + " is invalid"
-		fields = ve.Fields
-	case errors.As(err, &re):
-		msg = re.Message
-	case errors.As(err, &fe) && f.code == fe.Code:
-		// An upstream server's FAULT, relayed: its text is public by contract.
-		msg, fields = fe.Message, fe.Fields
-	}
-	switch f.code {
+	switch code {
+	case CodeValidation:
+		fields = f.Fields
 	case CodeMethodNotAllowed:
-		hdr["Allow"] = headerAllow
+		if _, set := hdr["Allow"]; !set {
+			hdr["Allow"] = headerAllow
+		}
 	case CodeUnauthorized:
-		if errors.As(err, &ae) && ae.Challenge != "" {
-			hdr.Set("WWW-Authenticate", ae.Challenge)
+		if f.Challenge != "" {
+			hdr.Set("WWW-Authenticate", f.Challenge)
 		}
 	case CodeUnavailable:
-		if errors.As(err, &ue) && ue.RetryAfter > 0 {
-			retryAfter = retryAfterSeconds(ue.RetryAfter)
-		} else if errors.As(err, &fe) && fe.RetryAfter > 0 {
-			retryAfter = retryAfterSeconds(fe.RetryAfter)
+		if f.RetryAfter > 0 {
+			retryAfter = retryAfterSeconds(f.RetryAfter)
 		}
 		hdr.Set("Retry-After", retryAfter)
 	}
-	w.WriteHeader(f.status)
-	w.Write(appendFault(make([]byte, 0, 128), f.code, msg, fields))
-	return f
+	w.WriteHeader(r.status)
+	w.Write(appendFault(make([]byte, 0, 128), code, msg, fields))
+	return code, r.status
 }
 
 func (h *Handler) observed(op string, code Code, status int, start time.Time) {

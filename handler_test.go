@@ -204,7 +204,7 @@ func TestFaultResponses(t *testing.T) {
 		{name: "method_not_allowed", method: http.MethodGet, status: 405, header: http.Header{"Allow": {"POST, OPTIONS"}}},
 		{name: "payload_too_large", opts: &gateway.Options{MaxBodyBytes: 100}, status: 413},
 		{name: "unsupported_media_type", ct: "text/plain", status: 415},
-		{name: "unavailable", notifier: &gateway.UnavailableError{RetryAfter: 2500 * time.Millisecond, Err: errors.New("nats down")}, status: 503,
+		{name: "unavailable", notifier: &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 2500 * time.Millisecond, Err: errors.New("nats down")}, status: 503,
 			header: http.Header{"Retry-After": {"3"}}},
 		{name: "internal", notifier: errors.New("db password wrong at 10.0.0.7"), status: 500},
 	} {

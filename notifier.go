@@ -13,10 +13,12 @@ import "context"
 //     request's context: they should return when it is done.
 //   - A nil error means the engage or cancel is accepted, and only then does
 //     the handler answer 200 OK. Accept only what you will not lose.
-//   - A returned error is answered by [errors.Is]: [ErrEngagementInProgress]
-//     gives 400 ENGAGEMENT_IN_PROGRESS, [ErrUnavailable] (or an
-//     [*UnavailableError]) 503 with Retry-After, anything else 500 INTERNAL
-//     with a generic message; the error text itself is only logged.
+//   - A returned error is answered by its code (see [Fault]), wrapped or
+//     not: [ErrEngagementInProgress] gives 400 ENGAGEMENT_IN_PROGRESS,
+//     [ErrUnavailable] (or a Fault of that code with a RetryAfter) 503 with
+//     Retry-After; a relaying [Client]'s VALIDATION or BAD_REQUEST from
+//     upstream passes through; anything else is 500 INTERNAL with a generic
+//     message. The error's text is only logged; a Fault's Message is shown.
 //   - Cancel must be idempotent: cancelling an unknown, cancelled or
 //     delivered attempt succeeds. A cancel that arrives before its engage
 //     should make that engage a no-op (contract §4).
@@ -60,25 +62,25 @@ type discard struct{}
 func (discard) Engage(context.Context, *Profile) error    { return nil }
 func (discard) Cancel(context.Context, *CancelData) error { return nil }
 
-// Fanout returns a [Notifier] that calls each of ns in order and stops at
+// Chain returns a [Notifier] that calls each of ns in order and stops at
 // the first error, which it returns: a later notifier never sees an engage
 // that an earlier one refused (a strict-mode refusal, say). The earlier ones
 // have then accepted it, and a strategy that retries calls them again, so
 // every notifier but the last should be idempotent per interactionID. Put
 // the notifier whose refusal matters (package push's Broker) first.
-// Fanout panics if any of ns is nil.
-func Fanout(ns ...Notifier) Notifier {
+// Chain panics if any of ns is nil.
+func Chain(ns ...Notifier) Notifier {
 	for _, n := range ns {
 		if n == nil {
-			panic("gateway: Fanout given a nil Notifier")
+			panic("gateway: Chain given a nil Notifier")
 		}
 	}
-	return fanout(append([]Notifier(nil), ns...))
+	return chain(append([]Notifier(nil), ns...))
 }
 
-type fanout []Notifier
+type chain []Notifier
 
-func (f fanout) Engage(ctx context.Context, p *Profile) error {
+func (f chain) Engage(ctx context.Context, p *Profile) error {
 	for _, n := range f {
 		if err := n.Engage(ctx, p); err != nil {
 			return err
@@ -87,7 +89,7 @@ func (f fanout) Engage(ctx context.Context, p *Profile) error {
 	return nil
 }
 
-func (f fanout) Cancel(ctx context.Context, c *CancelData) error {
+func (f chain) Cancel(ctx context.Context, c *CancelData) error {
 	for _, n := range f {
 		if err := n.Cancel(ctx, c); err != nil {
 			return err

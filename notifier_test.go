@@ -14,7 +14,7 @@ var (
 	_ gateway.Notifier = gateway.Discard
 )
 
-func TestFanoutStopsAtTheFirstError(t *testing.T) {
+func TestChainStopsAtTheFirstError(t *testing.T) {
 	t.Parallel()
 	var calls []string
 	n := func(name string, err error) gateway.Notifier {
@@ -23,11 +23,11 @@ func TestFanoutStopsAtTheFirstError(t *testing.T) {
 			CancelFunc: func(context.Context, *gateway.CancelData) error { calls = append(calls, name+".cancel"); return err },
 		}
 	}
-	f := gateway.Fanout(n("a", nil), n("b", gateway.ErrEngagementInProgress), n("c", nil))
+	f := gateway.Chain(n("a", nil), n("b", gateway.ErrEngagementInProgress), n("c", nil))
 	if err := f.Engage(context.Background(), &gateway.Profile{}); !errors.Is(err, gateway.ErrEngagementInProgress) {
 		t.Errorf("Engage = %v, want the second notifier's error", err)
 	}
-	if err := gateway.Fanout(n("a", nil), n("c", nil)).Cancel(context.Background(), &gateway.CancelData{}); err != nil {
+	if err := gateway.Chain(n("a", nil), n("c", nil)).Cancel(context.Background(), &gateway.CancelData{}); err != nil {
 		t.Errorf("Cancel = %v", err)
 	}
 	want := []string{"a.engage", "b.engage", "a.cancel", "c.cancel"}
@@ -36,14 +36,14 @@ func TestFanoutStopsAtTheFirstError(t *testing.T) {
 	}
 }
 
-func TestFanoutPanicsOnNil(t *testing.T) {
+func TestChainPanicsOnNil(t *testing.T) {
 	t.Parallel()
 	defer func() {
 		if recover() == nil {
-			t.Error("Fanout(nil) did not panic")
+			t.Error("Chain(nil) did not panic")
 		}
 	}()
-	gateway.Fanout(gateway.Discard, nil)
+	gateway.Chain(gateway.Discard, nil)
 }
 
 func TestFuncsWithNilFieldsAccept(t *testing.T) {

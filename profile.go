@@ -65,17 +65,17 @@ type Invitation struct {
 }
 
 // Validate checks p against the rules of contract §3. It returns nil or a
-// [*ValidationError] listing every broken rule by JSON field name.
+// VALIDATION [*Fault] listing every broken rule by JSON field name.
 func (p *Profile) Validate() error {
 	if p == nil {
-		return &ValidationError{Object: paramProfile, Fields: []FieldError{{Rule: "required", Message: paramProfile + " is required"}}}
+		return invalid(paramProfile, []FieldError{{Rule: "required", Message: paramProfile + " is required"}}, nil)
 	}
 	return validateStruct(paramProfile, p)
 }
 
 // UnmarshalJSON decodes an ixnProfile object strictly: the text must be one
 // JSON object with no duplicate keys. A known field of the wrong JSON type is
-// reported as a [*ValidationError] with the rule "type"; null leaves a field
+// reported as a VALIDATION [*Fault] with the rule "type"; null leaves a field
 // empty. It does not apply the rules of [Profile.Validate].
 func (p *Profile) UnmarshalJSON(data []byte) error {
 	return p.decode(string(data))

@@ -106,7 +106,7 @@ func TestValidate(t *testing.T) {
 			p := base()
 			tc.change(&p)
 			err := p.Validate()
-			var ve *gateway.ValidationError
+			var ve *gateway.Fault
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
@@ -114,7 +114,7 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			if !errors.As(err, &ve) || !errors.Is(err, gateway.ErrValidation) {
-				t.Fatalf("Validate() = %v, want a *ValidationError", err)
+				t.Fatalf("Validate() = %v, want a VALIDATION *Fault", err)
 			}
 			var ves validator.ValidationErrors
 			if !errors.As(err, &ves) {
@@ -140,7 +140,7 @@ func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	t.Parallel()
 	var p gateway.Profile
 	err := json.Unmarshal([]byte(`{"interactionID":1,"channels":{},"pageID":null}`), &p)
-	var ve *gateway.ValidationError
+	var ve *gateway.Fault
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v, want type errors", err)
 	}

@@ -54,7 +54,7 @@ func parseContentType(ct string) (mediaType, error) {
 		}
 		v = strings.Trim(strings.TrimSpace(v), `"`)
 		if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") {
-			return m, &RequestError{Err: ErrBadRequest, Message: "the charset must be UTF-8"}
+			return m, badRequest("the charset must be UTF-8")
 		}
 	}
 	return m, nil
@@ -101,7 +101,7 @@ func readBody(r *http.Request, limit int64) (*[]byte, error) {
 		if err != nil {
 			*bp = b
 			putBody(bp)
-			return nil, &RequestError{Err: ErrBadRequest, Message: "the request body could not be read"}
+			return nil, badRequest("the request body could not be read")
 		}
 	}
 	*bp = b
@@ -115,10 +115,10 @@ func putBody(bp *[]byte) {
 	}
 }
 
-var errTooLarge = &RequestError{Err: ErrPayloadTooLarge, Message: "the request body is over the size limit"}
+var errTooLarge = &Fault{Code: CodePayloadTooLarge, Message: "the request body is over the size limit"}
 
 // readParam returns the JSON text of the parameter name. Errors are
-// *RequestError.
+// *Fault.
 func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64) (string, error) {
 	m, err := parseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -126,7 +126,7 @@ func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64)
 	}
 	switch m {
 	case mediaOther:
-		return "", &RequestError{Err: ErrUnsupportedMediaType, Message: "the media type must be application/x-www-form-urlencoded, multipart/form-data or application/json"}
+		return "", &Fault{Code: CodeUnsupportedMediaType, Message: "the media type must be application/x-www-form-urlencoded, multipart/form-data or application/json"}
 	case mediaMultipart:
 		text, found, err := multipartValue(w, r, name, limit)
 		if found || err != nil {
@@ -161,7 +161,7 @@ func queryParam(r *http.Request, name string) (string, error) {
 			return text, err
 		}
 	}
-	return "", &RequestError{Err: ErrBadRequest, Message: name + " is missing"}
+	return "", badRequest(name + " is missing")
 }
 
 // jsonParam finds the parameter in a JSON body: {"name": {…}},
@@ -172,7 +172,7 @@ func jsonParam(body string, name string) (string, error) {
 		return "", syntaxError(name, err)
 	}
 	if d.Peek() != jsonscan.Object {
-		return "", &RequestError{Err: ErrBadRequest, Message: name + " must be a JSON object"}
+		return "", badRequest(name + " must be a JSON object")
 	}
 	var text string
 	found, others := false, false
@@ -195,7 +195,7 @@ func jsonParam(body string, name string) (string, error) {
 		}
 		_, err := d.Skip()
 		if err == nil {
-			err = &RequestError{Err: ErrBadRequest, Message: name + " must be a JSON object"}
+			err = badRequest(name + " must be a JSON object")
 		}
 		return err
 	})
@@ -204,7 +204,7 @@ func jsonParam(body string, name string) (string, error) {
 	}
 	switch {
 	case err != nil:
-		var re *RequestError
+		var re *Fault
 		if errors.As(err, &re) {
 			return "", err
 		}
@@ -212,7 +212,7 @@ func jsonParam(body string, name string) (string, error) {
 	case !found:
 		return body, nil
 	case others:
-		return "", &RequestError{Err: ErrBadRequest, Message: "a JSON body that holds " + name + " may hold no other key"}
+		return "", badRequest("a JSON body that holds " + name + " may hold no other key")
 	}
 	return text, nil
 }
@@ -234,7 +234,7 @@ func formValue(form []byte, name string) (val string, found bool, err error) {
 			continue
 		}
 		if found {
-			return "", true, &RequestError{Err: ErrBadRequest, Message: name + " is given more than once"}
+			return "", true, badRequest(name + " is given more than once")
 		}
 		found = true
 		if v, err = unescapeForm(v); err != nil {
@@ -273,7 +273,7 @@ func unescapeForm(s []byte) ([]byte, error) {
 	return s[:j], nil
 }
 
-var errFormEncoding = &RequestError{Err: ErrBadRequest, Message: "the form encoding is malformed"}
+var errFormEncoding = badRequest("the form encoding is malformed")
 
 // hexValue maps a hex digit to its value and every other byte to 0xFF.
 var hexValue = func() (t [256]byte) {
@@ -297,7 +297,7 @@ func multipartValue(w http.ResponseWriter, r *http.Request, name string, limit i
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return "", false, &RequestError{Err: ErrBadRequest, Message: "the multipart body is malformed"}
+		return "", false, badRequest("the multipart body is malformed")
 	}
 	var val []byte
 	found := false
@@ -312,7 +312,7 @@ func multipartValue(w http.ResponseWriter, r *http.Request, name string, limit i
 		if part.FormName() != name {
 			_, err = io.Copy(io.Discard, part)
 		} else if found {
-			err = &RequestError{Err: ErrBadRequest, Message: name + " is given more than once"}
+			err = badRequest(name + " is given more than once")
 		} else {
 			found = true
 			val, err = io.ReadAll(part)
@@ -326,12 +326,12 @@ func multipartValue(w http.ResponseWriter, r *http.Request, name string, limit i
 
 func multipartError(err error) error {
 	var mbe *http.MaxBytesError
-	var re *RequestError
+	var re *Fault
 	switch {
 	case errors.As(err, &mbe):
 		return errTooLarge
 	case errors.As(err, &re):
 		return re
 	}
-	return &RequestError{Err: ErrBadRequest, Message: "the multipart body is malformed"}
+	return badRequest("the multipart body is malformed")
 }

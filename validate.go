@@ -70,12 +70,12 @@ func ValidVisitID(s string) bool { return s != "" && len(s) <= 128 && isID(s) }
 // with the validator this package uses for [Profile], which knows the rules
 // gweid (characters of [A-Za-z0-9._:-]), channel ([a-z0-9_-]) and httpurl
 // (an absolute http or https URL) besides validator's own. It returns nil
-// or a [*ValidationError] named object whose fields carry JSON names. It is
+// or a VALIDATION [*Fault] named object whose fields carry JSON names. It is
 // for objects of the host's own, such as package push's Disposition.
 func ValidateStruct(object string, v any) error { return validateStruct(object, v) }
 
 // validateStruct runs the validator on v, a pointer to a struct, and turns
-// what it finds into a *ValidationError named object.
+// what it finds into a VALIDATION *Fault named object.
 func validateStruct(object string, v any) error {
 	err := validate().Struct(v)
 	if err == nil {
@@ -84,13 +84,13 @@ func validateStruct(object string, v any) error {
 	var ves validator.ValidationErrors
 	if !errors.As(err, &ves) {
 		// InvalidValidationError: a nil pointer, a programmer error.
-		return &ValidationError{Object: object, Fields: []FieldError{{Field: "", Rule: "required", Message: object + " is required"}}, cause: err}
+		return invalid(object, []FieldError{{Field: "", Rule: "required", Message: object + " is required"}}, err)
 	}
 	fields := make([]FieldError, len(ves))
 	for i, fe := range ves {
 		fields[i] = fieldError(fe)
 	}
-	return &ValidationError{Object: object, Fields: fields, cause: ves}
+	return invalid(object, fields, ves)
 }
 
 // fieldError describes one broken rule by JSON path, without the value.

@@ -179,7 +179,7 @@ var _ gateway.Notifier = (*Fanout)(nil)
 
 // unavailable wraps a NATS failure as the 503 the handler answers.
 func unavailable(err error) error {
-	return &gateway.UnavailableError{RetryAfter: 2 * time.Second, Err: fmt.Errorf("natsfanout: %w", err)}
+	return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 2 * time.Second, Err: fmt.Errorf("natsfanout: %w", err)}
 }
 
 // ready refuses at once, rather than after a timeout, while the
@@ -202,7 +202,8 @@ func tombKey(id string) string { return "c." + base64.RawURLEncoding.EncodeToStr
 // acknowledged it. In strict mode it first claims the visit in the bucket
 // and refuses with [gateway.ErrEngagementInProgress] while another
 // interaction holds it. An engage cancelled before it came is accepted and
-// dropped. NATS failures return a [*gateway.UnavailableError].
+// dropped. NATS failures return a [*gateway.Fault] matching
+// [gateway.ErrUnavailable].
 func (f *Fanout) Engage(ctx context.Context, p *gateway.Profile) error {
 	if err := f.ready(); err != nil {
 		return err
@@ -279,7 +280,7 @@ func (f *Fanout) release(key string, rev uint64) {
 // Cancel publishes c to every instance and returns once the NATS server has
 // acknowledged it. In strict mode it leaves a tombstone, so that a late
 // engage for the interaction is dropped, and frees the visit. NATS failures
-// return a [*gateway.UnavailableError].
+// return a [*gateway.Fault] matching [gateway.ErrUnavailable].
 func (f *Fanout) Cancel(ctx context.Context, c *gateway.CancelData) error {
 	if err := f.ready(); err != nil {
 		return err

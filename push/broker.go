@@ -276,15 +276,15 @@ func (b *Broker) closed() bool {
 	}
 }
 
-var errClosed = &gateway.UnavailableError{Err: errors.New("push: broker is shut down")}
+var errClosed = &gateway.Fault{Code: gateway.CodeUnavailable, Err: errors.New("push: broker is shut down")}
 
 // Engage makes p's invitation live and sends it to the visit's subscribed
 // pages. It accepts an engage for an interactionID that is already live,
 // cancelled, answered or expired without delivering it again. In strict
 // mode it refuses with an error matching [gateway.ErrEngagementInProgress]
 // while the visit has a live invitation for another interactionID. Past
-// MaxInvitations, or after Shutdown, it returns a
-// [*gateway.UnavailableError].
+// MaxInvitations, or after Shutdown, it returns a [*gateway.Fault] matching
+// [gateway.ErrUnavailable].
 func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
 	if b.closed() {
 		return errClosed
@@ -314,7 +314,7 @@ func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
 		return fmt.Errorf("push: visit has a live invitation: %w", gateway.ErrEngagementInProgress)
 	}
 	if b.invs.Load() >= b.maxInvs {
-		return &gateway.UnavailableError{RetryAfter: time.Second, Err: errors.New("push: too many live invitations")}
+		return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: time.Second, Err: errors.New("push: too many live invitations")}
 	}
 	v.seq++
 	inv := &invitation{
@@ -338,7 +338,7 @@ func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
 // Cancel takes an invitation back: it stops being live and the pages that
 // had it are told to hide it. Cancelling an unknown interactionID succeeds
 // and makes a later engage for it a no-op. Past MaxTombstones, or after
-// Shutdown, it returns a [*gateway.UnavailableError].
+// Shutdown, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable].
 func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
 	if b.closed() {
 		return errClosed
@@ -353,7 +353,7 @@ func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
 		return nil
 	}
 	if b.tombs.Load() >= b.maxTombs {
-		return &gateway.UnavailableError{RetryAfter: time.Second, Err: errors.New("push: too many tombstones")}
+		return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: time.Second, Err: errors.New("push: too many tombstones")}
 	}
 	b.end(v, c.InteractionID, cmp.Or(c.Reason, "cancelled"), now)
 	return nil
@@ -408,7 +408,7 @@ func (b *Broker) maintain() {
 		case <-b.closing:
 			return
 		case <-sweep.C:
-			b.Sweep()
+			b.sweep()
 		case <-beat.C:
 			b.each(func(s *subscriber) { b.enqueue(s, heartbeat) })
 		}
@@ -429,11 +429,11 @@ func (b *Broker) each(f func(*subscriber)) {
 	}
 }
 
-// Sweep does at once what the broker's sweeper does every second: it ends
-// expired invitations, forgets tombstones past their TTL, closes streams
-// whose browser has gone, and drops visits with nothing left. Tests with an
-// injected clock call it.
-func (b *Broker) Sweep() {
+// sweep is what the broker's sweeper does every second: it ends expired
+// invitations, forgets tombstones past their TTL, closes streams whose
+// browser has gone, and drops visits with nothing left. Tests with an
+// injected clock call it through export_test.go.
+func (b *Broker) sweep() {
 	now := b.now()
 	for i := range b.shards {
 		sh := &b.shards[i]

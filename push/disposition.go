@@ -42,27 +42,27 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 	// Pages post with fetch (application/json) or navigator.sendBeacon,
 	// which can only send text/plain.
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && mt != "text/plain") {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrUnsupportedMediaType, Message: "the media type must be application/json or text/plain"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeUnsupportedMediaType, Message: "the media type must be application/json or text/plain"})
 		return
 	} else if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the charset must be UTF-8"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the charset must be UTF-8"})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDispositionBytes))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrPayloadTooLarge, Message: "the disposition is over 4 KiB"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodePayloadTooLarge, Message: "the disposition is over 4 KiB"})
 		return
 	case err != nil:
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the request body could not be read"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the request body could not be read"})
 		return
 	}
 	d := Disposition{VisitID: visitID}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil || dec.More() {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
 		return
 	}
 	if err := gateway.ValidateStruct("disposition", &d); err != nil {
@@ -75,7 +75,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		return
 	}
 	if !known {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrNotFound, Message: "no such invitation"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such invitation"})
 		return
 	}
 	if live {
@@ -91,7 +91,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 
 // errWrongChannel refuses an acceptance through a channel the invitation
 // did not offer.
-var errWrongChannel = &gateway.ValidationError{Object: "disposition", Fields: []gateway.FieldError{
+var errWrongChannel = &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: []gateway.FieldError{
 	{Field: "channel", Rule: "offered", Message: "channel must be one of the invitation's channels"},
 }}
 

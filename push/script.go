@@ -21,7 +21,7 @@ var scriptModTime = time.Now()
 func (b *Broker) serveScript(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrMethodNotAllowed, Message: "method not allowed; use GET"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeMethodNotAllowed, Message: "method not allowed; use GET"})
 		return
 	}
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")

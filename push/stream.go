@@ -24,11 +24,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, isDisposition := strings.CutSuffix(path, "/disposition")
 	visitID := rest[strings.LastIndexByte(rest, '/')+1:]
 	if !gateway.ValidVisitID(visitID) {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrNotFound, Message: "no such visit; a visitID is 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit; a visitID is 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
 		return
 	}
 	if !b.allowOrigin(w, r) {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrForbidden, Message: "origin not allowed"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeForbidden, Message: "origin not allowed"})
 		return
 	}
 	method := http.MethodGet
@@ -43,13 +43,13 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		w.Header().Set("Allow", method+", OPTIONS")
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrMethodNotAllowed, Message: "method not allowed; use " + method})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeMethodNotAllowed, Message: "method not allowed; use " + method})
 		return
 	}
 	if b.authorize != nil {
 		if err := b.authorize(r, visitID); err != nil {
 			if !errors.Is(err, gateway.ErrUnauthorized) {
-				err = &gateway.UnauthorizedError{Err: err}
+				err = &gateway.Fault{Code: gateway.CodeUnauthorized, Err: err}
 			}
 			gateway.WriteError(w, err)
 			return
@@ -94,7 +94,7 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-var errTooMany = &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: errors.New("push: subscriber limit reached")}
+var errTooMany = &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second, Err: errors.New("push: subscriber limit reached")}
 
 // serveStream opens one page's event stream. On HTTP/1.x it takes the
 // connection over from net/http and returns: the stream then costs no
@@ -105,7 +105,7 @@ var errTooMany = &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: err
 func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string) {
 	pageID := r.URL.Query().Get("pageID")
 	if pageID != "" && !gateway.ValidVisitID(pageID) {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "pageID must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "pageID must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
 		return
 	}
 	// EventSource sends Last-Event-ID when it reconnects; a page that

@@ -1,20 +1,30 @@
 // Command engagectl calls the engage and noengage endpoints of a GWE
 // gateway (this module's, or a GWE server) from the command line.
 //
-//	engagectl engage -visit VISIT -channels chat,callback [-interaction ID] [-title T] [-message M]
-//	                 [-page PAGE] [-lang en] [-expires SECONDS] [-url URL] [-paths 8.5|8.1.2] [-json]
-//	engagectl cancel -visit VISIT -interaction ID [-reason R] [-url URL] [-paths 8.5|8.1.2] [-json]
+//	engagectl engage -visit VISIT [-channels chat,callback] [-interaction ID] [-title T] [-message M]
+//	                 [-page PAGE] [-lang en] [-expires SECONDS] [common flags]
+//	engagectl cancel -visit VISIT -interaction ID [-reason R] [common flags]
 //
-// -url is the server's base URL (default http://127.0.0.1:8080); -paths picks
-// the path family (/server/data/gateway for 8.5, /backend/data/gateway for
-// 8.1.2). -user and -password, or ENGAGECTL_USER and ENGAGECTL_PASSWORD,
-// send HTTP Basic credentials. -json prints the answer as JSON.
+// The common flags: -url is the server's base URL (default
+// http://127.0.0.1:8080); -paths picks the path family (/server/data/gateway
+// for 8.5, /backend/data/gateway for 8.1.2); -user and -password, or the
+// environment variables ENGAGECTL_USER and ENGAGECTL_PASSWORD, send HTTP
+// Basic credentials; -json prints the answer as JSON; -timeout bounds the
+// call, retries included.
 //
-// Exit codes: 0 OK; 1 a FAULT or invalid input; 2 usage; 3 the server could
-// not be reached.
+// engagectl -h, engagectl engage -h and engagectl cancel -h print every flag
+// with its doc and default, and the environment variables, on stdout.
+//
+// Exit codes:
+//
+//	0  OK
+//	1  a FAULT from the gateway, invalid input (found before sending), or an answer that is not a FAULT (an HTML 404, say)
+//	2  a usage error
+//	3  the server could not be reached: no connection, a timeout, or a 502, 503 or 504 that is not a FAULT (a proxy's), after retries
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -41,88 +52,158 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  engagectl engage -visit VISIT -channels chat,callback [-interaction ID] [-title T] [-message M]
-                   [-page PAGE] [-lang TAG] [-expires SECONDS] [common flags]
-  engagectl cancel -visit VISIT -interaction ID [-reason R] [common flags]
-common flags: -url URL (default http://127.0.0.1:8080) -paths 8.5|8.1.2 -user U -password P
-              -json -timeout 10s
+const synopsis = `usage:
+  engagectl engage -visit VISIT [-channels chat,callback] [flags]
+  engagectl cancel -visit VISIT -interaction ID [flags]
+  engagectl [engage | cancel] -h    every flag, its doc and default
 `
+
+// environment and exitCodes end every help text. exitCodes is also in the
+// package doc; a test checks that they agree.
+const (
+	environment = `Environment:
+  ENGAGECTL_USER      HTTP Basic user, when -user is not given
+  ENGAGECTL_PASSWORD  HTTP Basic password, when -password is not given
+`
+	exitCodes = `Exit codes:
+  0  OK
+  1  a FAULT from the gateway, invalid input (found before sending), or an answer that is not a FAULT (an HTML 404, say)
+  2  a usage error
+  3  the server could not be reached: no connection, a timeout, or a 502, 503 or 504 that is not a FAULT (a proxy's), after retries
+`
+)
+
+// config holds the flags of both commands.
+type config struct {
+	base, paths, user, password string
+	asJSON                      bool
+	timeout                     time.Duration
+	visit, interaction          string
+	channels, title, message    string
+	page, lang                  string
+	expires                     int
+	reason                      string
+}
+
+// flags declares the flags of op ("engage" or "cancel") into c.
+func flags(op string, c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("engagectl "+op, flag.ContinueOnError)
+	fs.Usage = func() {} // run prints help and usage itself
+	fs.StringVar(&c.visit, "visit", "", "the visitID (required)")
+	if op == "engage" {
+		fs.StringVar(&c.interaction, "interaction", "", "the interactionID; a random one when empty")
+		fs.StringVar(&c.channels, "channels", "chat", "the channels offered, comma-separated")
+		fs.StringVar(&c.title, "title", "", "the invitation's title")
+		fs.StringVar(&c.message, "message", "", "the invitation's message")
+		fs.StringVar(&c.page, "page", "", "the pageID: only that page shows the invitation")
+		fs.StringVar(&c.lang, "lang", "", "the language tag (BCP 47)")
+		fs.IntVar(&c.expires, "expires", 0, "expiresIn: seconds the invitation stays live; 0 means the server's default")
+	} else {
+		fs.StringVar(&c.interaction, "interaction", "", "the interactionID to cancel (required)")
+		fs.StringVar(&c.reason, "reason", "", "a reason for logs and pages")
+	}
+	fs.StringVar(&c.base, "url", "http://127.0.0.1:8080", "the server's base URL")
+	fs.StringVar(&c.paths, "paths", "8.5", "the path family: 8.5 (/server/data/gateway) or 8.1.2 (/backend/data/gateway)")
+	fs.StringVar(&c.user, "user", "", "the HTTP Basic user (default $ENGAGECTL_USER)")
+	fs.StringVar(&c.password, "password", "", "the HTTP Basic password (default $ENGAGECTL_PASSWORD)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the answer as JSON on stdout")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this long, retries included")
+	return fs
+}
+
+// help writes the help of op, or of both commands when op is empty.
+func help(w io.Writer, op string) {
+	fmt.Fprint(w, "engagectl calls the engage and noengage endpoints of a GWE gateway.\n\n", synopsis)
+	for _, o := range []string{"engage", "cancel"} {
+		if op != "" && op != o {
+			continue
+		}
+		fmt.Fprintf(w, "\nFlags of engagectl %s:\n", o)
+		fs := flags(o, &config{})
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fmt.Fprint(w, "\n", environment, "\n", exitCodes)
+}
+
+// usageError reports a usage error on stderr and returns its exit code.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	if format != "" {
+		fmt.Fprintf(stderr, "engagectl: "+format+"\n", args...)
+	}
+	fmt.Fprint(stderr, synopsis)
+	return exitUsage
+}
 
 // run is the whole command, apart from the process, so tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "engage" && args[0] != "cancel") {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+	if len(args) == 0 {
+		return usageError(stderr, "")
 	}
 	op := args[0]
-	fs := flag.NewFlagSet("engagectl "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	base := fs.String("url", "http://127.0.0.1:8080", "the server's base URL")
-	paths := fs.String("paths", "8.5", "path family: 8.5 (/server/data/gateway) or 8.1.2 (/backend/data/gateway)")
-	user := fs.String("user", os.Getenv("ENGAGECTL_USER"), "HTTP Basic user (or ENGAGECTL_USER)")
-	password := fs.String("password", os.Getenv("ENGAGECTL_PASSWORD"), "HTTP Basic password (or ENGAGECTL_PASSWORD)")
-	asJSON := fs.Bool("json", false, "print the answer as JSON")
-	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long, retries included")
-	visit := fs.String("visit", "", "visitID (required)")
-	interaction := fs.String("interaction", "", "interactionID (engage: generated when empty)")
-	channels := fs.String("channels", "chat", "engage: comma-separated channels")
-	title := fs.String("title", "", "engage: invitation title")
-	message := fs.String("message", "", "engage: invitation message")
-	page := fs.String("page", "", "engage: pageID")
-	lang := fs.String("lang", "", "engage: language tag")
-	expires := fs.Int("expires", 0, "engage: expiresIn, seconds")
-	reason := fs.String("reason", "", "cancel: reason")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
+	switch op {
+	case "-h", "-help", "--help", "help":
+		help(stdout, "")
+		return exitOK
+	case "engage", "cancel":
+	default:
+		return usageError(stderr, "unknown command %q", op)
+	}
+	var c config
+	fs := flags(op, &c)
+	fs.SetOutput(io.Discard) // its messages are reported below, once
+	switch err := fs.Parse(args[1:]); {
+	case errors.Is(err, flag.ErrHelp):
+		help(stdout, op)
+		return exitOK
+	case err != nil:
+		return usageError(stderr, "%v", err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "engagectl: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitUsage
+		return usageError(stderr, "unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	family := map[string]string{"8.5": gateway.Paths85, "8.1.2": gateway.Paths812}[*paths]
+	family := map[string]gateway.PathFamily{"8.5": gateway.Paths85, "8.1.2": gateway.Paths812}[c.paths]
 	if family == "" {
-		fmt.Fprintln(stderr, "engagectl: -paths must be 8.5 or 8.1.2")
-		return exitUsage
+		return usageError(stderr, "-paths must be 8.5 or 8.1.2")
 	}
-	if op == "cancel" && *interaction == "" {
-		fmt.Fprintln(stderr, "engagectl: cancel needs -interaction")
-		return exitUsage
+	if op == "cancel" && c.interaction == "" {
+		return usageError(stderr, "cancel needs -interaction")
 	}
-	client, err := gateway.NewClient(*base, &gateway.ClientOptions{Paths: family, Username: *user, Password: *password})
+	client, err := gateway.NewClient(c.base, &gateway.ClientOptions{
+		Paths:    family,
+		Username: cmp.Or(c.user, os.Getenv("ENGAGECTL_USER")),
+		Password: cmp.Or(c.password, os.Getenv("ENGAGECTL_PASSWORD")),
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "engagectl: -url: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "-url: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 
-	id := *interaction
+	id := c.interaction
 	if op == "engage" {
 		if id == "" {
 			id = newID()
 		}
-		p := &gateway.Profile{InteractionID: id, VisitID: *visit, PageID: *page, Language: *lang, ExpiresIn: *expires}
-		for c := range strings.SplitSeq(*channels, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				p.Channels = append(p.Channels, c)
+		p := &gateway.Profile{InteractionID: id, VisitID: c.visit, PageID: c.page, Language: c.lang, ExpiresIn: c.expires}
+		for ch := range strings.SplitSeq(c.channels, ",") {
+			if ch = strings.TrimSpace(ch); ch != "" {
+				p.Channels = append(p.Channels, ch)
 			}
 		}
-		if *title != "" || *message != "" {
-			p.Invitation = &gateway.Invitation{Title: *title, Message: *message}
+		if c.title != "" || c.message != "" {
+			p.Invitation = &gateway.Invitation{Title: c.title, Message: c.message}
 		}
 		err = client.Engage(ctx, p)
 	} else {
-		err = client.Cancel(ctx, &gateway.CancelData{InteractionID: id, VisitID: *visit, Reason: *reason})
+		err = client.Cancel(ctx, &gateway.CancelData{InteractionID: id, VisitID: c.visit, Reason: c.reason})
 	}
-	return report(stdout, stderr, *asJSON, id, err)
+	return report(stdout, stderr, c.asJSON, id, err)
 }
 
 // report prints the outcome and returns the exit code.
 func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
-	var ve *gateway.ValidationError
-	var fe *gateway.FaultError
+	var f *gateway.Fault
 	switch {
 	case err == nil:
 		if asJSON {
@@ -131,27 +212,29 @@ func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
 			fmt.Fprintf(stdout, "OK %s\n", id)
 		}
 		return exitOK
-	case errors.As(err, &ve): // invalid input, found before sending
+	case errors.As(err, &f) && f.Status == 0: // invalid input, found before sending
 		if asJSON {
-			printJSON(stdout, map[string]any{"status": "FAULT", "code": gateway.CodeValidation, "message": ve.Object + " is invalid", "fields": ve.Fields})
+			printJSON(stdout, map[string]any{"status": "FAULT", "code": f.Code, "message": f.Message, "fields": f.Fields})
 		} else {
-			fmt.Fprintf(stderr, "invalid %s:\n", ve.Object)
-			for _, f := range ve.Fields {
-				fmt.Fprintf(stderr, "  %s\n", f.Message)
+			fmt.Fprintf(stderr, "%s:\n", f.Message)
+			for _, fe := range f.Fields {
+				fmt.Fprintf(stderr, "  %s\n", fe.Message)
 			}
 		}
 		return exitFault
-	case errors.As(err, &fe):
+	case errors.As(err, &f) && f.Code == "": // an answer, but not the gateway's
+		return notAFault(stdout, stderr, asJSON, f.Status)
+	case errors.As(err, &f):
 		if asJSON {
-			out := map[string]any{"status": "FAULT", "code": fe.Code, "message": fe.Message, "httpStatus": fe.StatusCode}
-			if len(fe.Fields) > 0 {
-				out["fields"] = fe.Fields
+			out := map[string]any{"status": "FAULT", "code": f.Code, "message": f.Message, "httpStatus": f.Status}
+			if len(f.Fields) > 0 {
+				out["fields"] = f.Fields
 			}
 			printJSON(stdout, out)
 		} else {
-			fmt.Fprintf(stderr, "FAULT %d %s: %s\n", fe.StatusCode, fe.Code, fe.Message)
-			for _, f := range fe.Fields {
-				fmt.Fprintf(stderr, "  %s\n", f.Message)
+			fmt.Fprintf(stderr, "FAULT %d %s: %s\n", f.Status, f.Code, f.Message)
+			for _, fe := range f.Fields {
+				fmt.Fprintf(stderr, "  %s\n", fe.Message)
 			}
 		}
 		return exitFault
@@ -162,6 +245,27 @@ func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
 		fmt.Fprintf(stderr, "engagectl: server unreachable: %v\n", err)
 	}
 	return exitUnreachable
+}
+
+// notAFault reports an answer whose body is not a gateway FAULT: a page of
+// a proxy or of another server. A 502, 503 or 504 (the Client retried it)
+// means the gateway could not be reached behind a proxy.
+func notAFault(stdout, stderr io.Writer, asJSON bool, status int) int {
+	msg := fmt.Sprintf("the server answered %d %s, not with a gateway FAULT", status, http.StatusText(status))
+	code, kind := exitFault, "HTTP_ERROR"
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		code, kind = exitUnreachable, "UNREACHABLE"
+		msg += " until engagectl stopped retrying: the gateway behind it may be down"
+	case http.StatusNotFound:
+		msg += ": is -url the gateway's base URL, and -paths its path family?"
+	}
+	if asJSON {
+		printJSON(stdout, map[string]any{"status": kind, "httpStatus": status, "message": msg})
+	} else {
+		fmt.Fprintf(stderr, "engagectl: %s\n", msg)
+	}
+	return code
 }
 
 func printJSON(w io.Writer, v any) {

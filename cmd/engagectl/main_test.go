@@ -3,25 +3,62 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/engagekit/gateway"
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestCLI builds engagectl and runs it as a real process against a real
-// handler: exit codes, output, and what reached the notifier.
-func TestCLI(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "engagectl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+// bin is the engagectl binary that TestMain builds, so that the tests run
+// it as a real process: exit codes, stdout and stderr as a user sees them.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "engagectl-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	bin = filepath.Join(dir, "engagectl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// engagectl runs the binary with args and env (and nothing else in its
+// environment but PATH) and returns its exit code and output.
+func engagectl(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestCLI runs engagectl against a real handler: exit codes, output, and
+// what reached the notifier.
+func TestCLI(t *testing.T) {
 	var mu sync.Mutex
 	var got []gateway.Profile
 	var cancelled []gateway.CancelData
@@ -71,25 +108,19 @@ func TestCLI(t *testing.T) {
 		{"unreachable", []string{"engage", "-url", deadURL, "-visit", "v-1", "-timeout", "2s"}, nil, 3, "", "unreachable"},
 		{"no subcommand", nil, nil, 2, "", "usage"},
 		{"unknown subcommand", []string{"poke"}, nil, 2, "", "usage"},
-		{"unknown flag", []string{"engage", "-nope"}, nil, 2, "", "usage"},
+		{"unknown flag", []string{"engage", "-nope"}, nil, 2, "", "flag provided but not defined: -nope\nusage"},
+		{"a flag of the other command", []string{"cancel", "-visit", "v", "-interaction", "i", "-title", "T"}, nil, 2, "", "-title"},
 		{"bad path family", []string{"engage", "-paths", "9", "-visit", "v"}, nil, 2, "", "-paths"},
 		{"cancel without interaction", []string{"cancel", "-visit", "v"}, nil, 2, "", "-interaction"},
 		{"bad URL", []string{"engage", "-url", "ftp://x", "-visit", "v"}, nil, 2, "", "-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin, tc.args...)
-			cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, tc.env...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
+			code, stdout, stderr := engagectl(t, tc.env, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
 			}
-			if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
+			if code == exitUsage && stdout != "" {
+				t.Errorf("a usage error wrote to stdout: %s", stdout)
 			}
 		})
 	}
@@ -103,5 +134,156 @@ func TestCLI(t *testing.T) {
 	}
 	if diff := cmp.Diff([]gateway.CancelData{{InteractionID: "i-1", VisitID: "v-1", Reason: "timeout"}}, cancelled); diff != "" {
 		t.Errorf("cancelled (-want +got):\n%s", diff)
+	}
+}
+
+// TestHelp: -h prints on stdout, with exit 0, every flag of the command
+// with its doc and default, and the environment variables.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	common := []string{"-url", "-paths", "-user", "-password", "-json", "-timeout", "-visit", "-interaction"}
+	engageOnly := []string{"-channels", "-title", "-message", "-page", "-lang", "-expires"}
+	defaults := []string{`(default "http://127.0.0.1:8080")`, `(default "8.5")`, `(default 10s)`, `(default $ENGAGECTL_USER)`, `(default $ENGAGECTL_PASSWORD)`}
+	for _, tc := range []struct {
+		args       []string
+		want, not  []string // flags
+		wantOthers []string // other substrings
+	}{
+		{[]string{"-h"}, append(append(common, engageOnly...), "-reason"), nil, append(defaults, `(default "chat")`, "Exit codes:")},
+		{[]string{"--help"}, append(append(common, engageOnly...), "-reason"), nil, defaults},
+		{[]string{"help"}, append(append(common, engageOnly...), "-reason"), nil, defaults},
+		{[]string{"engage", "-h"}, append(common, engageOnly...), []string{"-reason"}, append(defaults, `(default "chat")`)},
+		{[]string{"cancel", "-help"}, append(common, "-reason"), engageOnly, defaults},
+		{[]string{"engage", "-visit", "v", "-h"}, append(common, engageOnly...), []string{"-reason"}, defaults},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := engagectl(t, []string{"ENGAGECTL_USER=ors", "ENGAGECTL_PASSWORD=hunter2"}, tc.args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			lines := strings.Split(stdout, "\n")
+			for _, name := range tc.want {
+				i := slicesIndexPrefix(lines, "  "+name+" ", "  "+name)
+				if i < 0 {
+					t.Errorf("flag %s is not listed:\n%s", name, stdout)
+					continue
+				}
+				if i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "    \t") || len(strings.TrimSpace(lines[i+1])) < 10 {
+					t.Errorf("flag %s has no doc:\n%s", name, stdout)
+				}
+			}
+			for _, name := range tc.not {
+				if slicesIndexPrefix(lines, "  "+name+" ", "  "+name) >= 0 {
+					t.Errorf("flag %s of the other command is listed:\n%s", name, stdout)
+				}
+			}
+			for _, s := range append(tc.wantOthers, "ENGAGECTL_USER ", "ENGAGECTL_PASSWORD ") {
+				if !strings.Contains(stdout, s) {
+					t.Errorf("%q is missing:\n%s", s, stdout)
+				}
+			}
+			if strings.Contains(stdout, "hunter2") {
+				t.Errorf("the help shows the password from the environment:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// slicesIndexPrefix returns the index of the first line that has prefix
+// or equals exact, or -1.
+func slicesIndexPrefix(lines []string, prefix, exact string) int {
+	for i, l := range lines {
+		if strings.HasPrefix(l, prefix) || l == exact {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestExitCodesDocumented: the exit codes that -h prints are those of the
+// package doc.
+func TestExitCodesDocumented(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(exitCodes) {
+		if strings.HasSuffix(line, ":\n") {
+			continue
+		}
+		doc := "//\t" + strings.TrimPrefix(line, "  ")
+		if !bytes.Contains(src, []byte(doc)) {
+			t.Errorf("the package doc lacks %q", doc)
+		}
+	}
+}
+
+// TestAnswersThatAreNotFaults: an answer without a FAULT body (a proxy's
+// or another server's page) is reported as such, with exit 1, or with 3
+// for 502, 503 and 504 once the retries are spent; a FAULT of the gateway
+// stays a FAULT.
+func TestAnswersThatAreNotFaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		fault  bool // answer with a gateway FAULT body
+		json   bool
+		code   int
+		calls  int32
+		stdout string
+		stderr string
+	}{
+		{name: "an HTML 404", status: 404, code: 1, calls: 1,
+			stderr: "engagectl: the server answered 404 Not Found, not with a gateway FAULT: is -url the gateway's base URL, and -paths its path family?\n"},
+		{name: "an HTML 500", status: 500, code: 1, calls: 1,
+			stderr: "engagectl: the server answered 500 Internal Server Error, not with a gateway FAULT\n"},
+		{name: "a proxy's 502", status: 502, code: 3, calls: 4,
+			stderr: "engagectl: the server answered 502 Bad Gateway, not with a gateway FAULT until engagectl stopped retrying: the gateway behind it may be down\n"},
+		{name: "a proxy's 503", status: 503, code: 3, calls: 4,
+			stderr: "engagectl: the server answered 503 Service Unavailable, not with a gateway FAULT until engagectl stopped retrying: the gateway behind it may be down\n"},
+		{name: "a proxy's 504", status: 504, code: 3, calls: 4,
+			stderr: "engagectl: the server answered 504 Gateway Timeout, not with a gateway FAULT until engagectl stopped retrying: the gateway behind it may be down\n"},
+		{name: "an HTML 404 as JSON", status: 404, json: true, code: 1, calls: 1,
+			stdout: `{"httpStatus":404,"message":"the server answered 404 Not Found, not with a gateway FAULT: is -url the gateway's base URL, and -paths its path family?","status":"HTTP_ERROR"}` + "\n"},
+		{name: "a proxy's 503 as JSON", status: 503, json: true, code: 3, calls: 4,
+			stdout: `{"httpStatus":503,"message":"the server answered 503 Service Unavailable, not with a gateway FAULT until engagectl stopped retrying: the gateway behind it may be down","status":"UNREACHABLE"}` + "\n"},
+		{name: "the gateway's own 503 FAULT", status: 503, fault: true, code: 1, calls: 4,
+			stderr: "FAULT 503 UNAVAILABLE: temporarily unavailable; retry later\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				if tc.fault {
+					gateway.WriteError(w, gateway.ErrUnavailable)
+					return
+				}
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(tc.status)
+				fmt.Fprintf(w, "<html><body><h1>%d</h1></body></html>", tc.status)
+			}))
+			defer srv.Close()
+			args := []string{"engage", "-url", srv.URL, "-visit", "v-1", "-interaction", "i-1"}
+			if tc.json {
+				args = append(args, "-json")
+			}
+			code, stdout, stderr := engagectl(t, nil, args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			if diff := cmp.Diff(tc.stdout, stdout); diff != "" {
+				t.Errorf("stdout (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.stderr, stderr); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+			if got := calls.Load(); got != tc.calls {
+				t.Errorf("the server saw %d requests, want %d", got, tc.calls)
+			}
+		})
 	}
 }

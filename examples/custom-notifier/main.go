@@ -1,7 +1,8 @@
 // Command custom-notifier shows a Notifier of one's own: it keeps one live
 // invitation per visit in memory, refuses a second with
 // gateway.ErrEngagementInProgress (400 ENGAGEMENT_IN_PROGRESS), and reports
-// a full table with gateway.UnavailableError (503 with Retry-After).
+// a full table with a gateway.Fault of code UNAVAILABLE (503 with
+// Retry-After).
 package main
 
 import (
@@ -34,7 +35,7 @@ func (l *Live) Engage(_ context.Context, p *gateway.Profile) error {
 		return fmt.Errorf("visit has %s: %w", id, gateway.ErrEngagementInProgress)
 	}
 	if len(l.byVis) >= l.max {
-		return &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: fmt.Errorf("%d visits live", len(l.byVis))}
+		return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second, Err: fmt.Errorf("%d visits live", len(l.byVis))}
 	}
 	l.byVis[p.VisitID] = p.InteractionID
 	return nil
