@@ -121,13 +121,18 @@ func lookup(env []string, key string) string {
 // in that order, then builds a program that imports every package of pkgs.
 // Every module of ours in the consumer's build list must then be at
 // version: a higher requirement somewhere would mean users get something
-// other than the tags.
-func consume(ctx context.Context, g goCmd, dir string, mods []*wsModule, version string, pkgs []string, own func(string) bool) error {
+// other than the tags. sums, if not nil, starts the consumer's go.sum.
+func consume(ctx context.Context, g goCmd, dir string, mods []*wsModule, version string, pkgs []string, own func(string) bool, sums []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	if _, err := g.run(ctx, dir, "mod", "init", "example.com/releasecheck/consumer"); err != nil {
 		return err
+	}
+	if sums != nil {
+		if err := os.WriteFile(filepath.Join(dir, "go.sum"), sums, 0o644); err != nil {
+			return err
+		}
 	}
 	for _, m := range mods {
 		if _, err := g.run(ctx, dir, "get", m.path+"@"+version); err != nil {
@@ -143,7 +148,10 @@ func consume(ctx context.Context, g goCmd, dir string, mods []*wsModule, version
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src.String()), 0o644); err != nil {
 		return err
 	}
-	if _, err := g.run(ctx, dir, "build", "-o", os.DevNull, "."); err != nil {
+	// -trimpath keeps the build cache's keys free of the module cache's
+	// location, which is new on every run: without it, every run would
+	// compile every dependency again.
+	if _, err := g.run(ctx, dir, "build", "-trimpath", "-o", os.DevNull, "."); err != nil {
 		return err
 	}
 	out, err := g.run(ctx, dir, "list", "-m", "-f", "{{.Path}} {{.Version}}", "all")
@@ -157,6 +165,31 @@ func consume(ctx context.Context, g goCmd, dir string, mods []*wsModule, version
 		}
 	}
 	return nil
+}
+
+// goSums returns the lines of the go.sum files of mods, without those of
+// our own modules (own), sorted and without duplicates. They were checked
+// against the checksum database when they were added; starting a
+// consumer's go.sum with them spares it that database's round trips, and
+// a module they do not cover is still looked up there.
+func goSums(mods []*wsModule, own func(string) bool) ([]byte, error) {
+	var lines []string
+	for _, m := range mods {
+		data, err := os.ReadFile(filepath.Join(m.dir, "go.sum"))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for line := range strings.Lines(string(data)) {
+			if p, _, _ := strings.Cut(line, " "); !own(p) && strings.TrimSpace(line) != "" {
+				lines = append(lines, strings.TrimRight(line, "\n")+"\n")
+			}
+		}
+	}
+	slices.Sort(lines)
+	return []byte(strings.Join(slices.Compact(lines), "")), nil
 }
 
 func indent(s string) string {

@@ -36,7 +36,10 @@
 //     GOPROXY=file://<the proxy>,file://<the module cache's download
 //     directory>,<GOPROXY>, and GONOSUMDB=<the root module path>: our
 //     modules come from the proxy made here, which the checksum database
-//     cannot know; everything else is checked as usual.
+//     cannot know. The consumer's go.sum starts with the lines of the
+//     published modules' go.sum files, checked when they were added; any
+//     other module is looked up in the checksum database as usual. Builds
+//     use -trimpath, so the build cache serves what did not change.
 //
 // It prints what it did with timings and exits 0, or prints every problem
 // it found and exits 1 (2 for a usage error).
@@ -191,6 +194,12 @@ func check(ctx context.Context, c *config) error {
 		c.logf("module proxy with %d modules written in %s", len(pub), since(t))
 	}
 	g := goCmd{env: consumerEnv(c.env, proxy, filepath.Join(tmp, "modcache"), ws.rootModule().path, !c.published)}
+	var sums []byte // a user's first go get consults the checksum database: so does -published
+	if !c.published {
+		if sums, err = goSums(pub, ws.ownPath); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
 
 	// Each module alone, as a user who imports only it; then all together.
 	runs := make([][]*wsModule, 0, len(pub)+1)
@@ -215,7 +224,7 @@ func check(ctx context.Context, c *config) error {
 			label = "all published modules"
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("consumer%d", i))
-		if err := consume(ctx, g, dir, mods, c.version, pkgs, ws.ownPath); err != nil {
+		if err := consume(ctx, g, dir, mods, c.version, pkgs, ws.ownPath, sums); err != nil {
 			errs = append(errs, fmt.Errorf("a module outside the repository using %s:\n%w", label, err))
 			continue
 		}

@@ -266,7 +266,7 @@ func TestCheck(t *testing.T) {
 				"scratch/x.txt": "ignored?",
 			},
 			wantErrs: []string{
-				"a module outside the repository using example.com/gw:\ngo build -o /dev/null .: exit status 1",
+				"a module outside the repository using example.com/gw:\ngo build -trimpath -o /dev/null .: exit status 1",
 				"undefined: gw.Generated",
 			},
 		},
