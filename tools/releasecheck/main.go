@@ -8,6 +8,7 @@
 //	go run ./tools/releasecheck [-version v] [-keep]
 //	go run ./tools/releasecheck -tidy
 //	go run ./tools/releasecheck -published
+//	go run ./tools/releasecheck -set-version v0.3.0
 //
 // The published modules are those go.work uses, except the ones under
 // examples/ and tools/, so a module added to go.work is checked without
@@ -50,6 +51,13 @@
 // from each go.sum: their hashes are those of the working tree, not of the
 // tags, and the workspace does not need them.
 //
+// With -set-version v, it makes every requirement on a published module
+// name v, and go.work replace those modules at v by their directories:
+// the first step of a release cycle.
+//
+// In its normal mode it also fails when a published module is already
+// tagged at the release version, since a pushed tag is never moved.
+//
 // With -published, after the tags are pushed, it skips the proxy and runs
 // step 3 against GOPROXY and the checksum database as they are set.
 package main
@@ -76,15 +84,22 @@ func main() {
 	fs.StringVar(&cfg.upstream, "upstream", "", "the GOPROXY list to consult after the proxy made here (default: go env GOPROXY)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (proxy, module cache, consumers) and print its path")
 	tidyMode := fs.Bool("tidy", false, "run go mod tidy in every module against the proxy made here, then drop our modules' go.sum lines")
+	setVersion := fs.String("set-version", "", "make every requirement on a published module, and go.work's replaces, name this version")
 	fs.BoolVar(&cfg.published, "published", false, "check the pushed tags through GOPROXY and the checksum database, without a proxy of its own")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: releasecheck [-C dir] [-version v] [-upstream proxies] [-keep] [-tidy | -published]")
+		fmt.Fprintln(fs.Output(), "usage: releasecheck [-C dir] [-version v] [-upstream proxies] [-keep] [-tidy | -published | -set-version v]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
-	if fs.NArg() > 0 || (*tidyMode && cfg.published) {
+	modes := 0
+	for _, on := range []bool{*tidyMode, cfg.published, *setVersion != ""} {
+		if on {
+			modes++
+		}
+	}
+	if fs.NArg() > 0 || modes > 1 {
 		fs.Usage()
 		os.Exit(2)
 	}
@@ -92,8 +107,12 @@ func main() {
 	cfg.log = log
 	ctx := context.Background()
 	run := check
-	if *tidyMode {
+	switch {
+	case *tidyMode:
 		run = tidy
+	case *setVersion != "":
+		cfg.version = *setVersion
+		run = bump
 	}
 	if err := run(ctx, &cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "releasecheck: FAIL\n%v\n", err)
@@ -173,6 +192,10 @@ func check(ctx context.Context, c *config) error {
 		errs = append(errs, fmt.Errorf("go.mod and go.work:\n\t%s", strings.Join(problems, "\n\t")))
 	} else {
 		c.logf("go.mod and go.work: ok")
+	}
+	if tags := ws.tagged(c.version); len(tags) > 0 && !c.published {
+		errs = append(errs, fmt.Errorf("already tagged: %s; a pushed tag is never moved, so start the next version: go run ./tools/releasecheck -set-version <next>",
+			strings.Join(tags, ", ")))
 	}
 
 	tmp, err := c.tempDir(ws)
@@ -266,6 +289,31 @@ func tidy(ctx context.Context, c *config) error {
 		}
 		c.logf("%s: tidy", m.rel)
 	}
+	return nil
+}
+
+// bump makes the workspace's modules require the published ones at
+// c.version, and go.work replace them at that version, then checks the
+// files as the release check does.
+func bump(ctx context.Context, c *config) error {
+	ws, err := c.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	changed, err := ws.setVersion(c.version)
+	for _, name := range changed {
+		c.logf("%s: now %s", name, c.version)
+	}
+	if err != nil {
+		return err
+	}
+	if ws, err = loadWorkspace(ws.root); err != nil {
+		return err
+	}
+	if problems := ws.lint(c.version); len(problems) > 0 {
+		return fmt.Errorf("go.mod and go.work:\n\t%s", strings.Join(problems, "\n\t"))
+	}
+	c.logf("go.mod and go.work: every module of ours is required at %s", c.version)
 	return nil
 }
 

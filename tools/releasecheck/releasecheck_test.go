@@ -211,6 +211,40 @@ func TestPublicPackages(t *testing.T) {
 	}
 }
 
+func TestSetVersion(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, fixture())
+	ws, err := loadWorkspace(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := ws.setVersion("v0.3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"examples/go.mod", "sub/go.mod", "go.work"}, changed); diff != "" {
+		t.Errorf("changed files (-want +got):\n%s", diff)
+	}
+	ws, err = loadWorkspace(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ws.releaseVersion(); v != "v0.3.0" || err != nil {
+		t.Errorf("releaseVersion() = %q, %v; want v0.3.0", v, err)
+	}
+	if diff := cmp.Diff([]string(nil), ws.lint("v0.3.0")); diff != "" {
+		t.Errorf("lint after setVersion (-want +got):\n%s", diff)
+	}
+	want := strings.ReplaceAll(fixture()["go.work"], "v0.2.0", "v0.3.0")
+	got, err := os.ReadFile(filepath.Join(root, "go.work"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("go.work (-want +got):\n%s", diff)
+	}
+}
+
 // runCheck runs the whole check on the repository in root and returns its
 // log and error. upstream "off" keeps it off the network: everything then
 // comes from the proxy it makes and the module cache.
@@ -231,6 +265,7 @@ func TestCheck(t *testing.T) {
 		name     string
 		change   map[string]string
 		git      bool     // make the fixture a git repository, with everything committed
+		tags     []string // and these tags on that commit
 		wantLog  []string // substrings of the log
 		wantErrs []string // substrings of the error; none: it passes
 	}{
@@ -270,6 +305,14 @@ func TestCheck(t *testing.T) {
 				"undefined: gw.Generated",
 			},
 		},
+		{
+			name: "a version that is already tagged is refused",
+			git:  true,
+			tags: []string{"sub/v0.2.0"},
+			wantErrs: []string{
+				"already tagged: sub/v0.2.0; a pushed tag is never moved, so start the next version: go run ./tools/releasecheck -set-version <next>",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +323,7 @@ func TestCheck(t *testing.T) {
 			}
 			root := writeTree(t, files)
 			if tt.git {
-				gitCommitAll(t, root)
+				gitCommitAll(t, root, tt.tags...)
 			}
 			log, err := runCheck(t, root, "v0.2.0", "off")
 			for _, s := range tt.wantLog {
@@ -396,17 +439,21 @@ func copyRepo(t *testing.T, src, dst string) {
 }
 
 // gitCommitAll makes dir a git repository holding what it holds, minus
-// what its .gitignore names.
-func gitCommitAll(t *testing.T, dir string) {
+// what its .gitignore names, and tags that commit with tags.
+func gitCommitAll(t *testing.T, dir string, tags ...string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
-	for _, args := range [][]string{
+	cmds := [][]string{
 		{"init", "-q"},
 		{"add", "."},
 		{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "fixture"},
-	} {
+	}
+	for _, tag := range tags {
+		cmds = append(cmds, []string{"tag", tag})
+	}
+	for _, args := range cmds {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {

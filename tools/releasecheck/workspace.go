@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -256,4 +258,88 @@ func (ws *workspace) goModDirs() []string {
 		return nil
 	})
 	return dirs
+}
+
+// setVersion makes every requirement on a published module name version,
+// and go.work replace each of those modules at version by its directory,
+// then writes the files it changed and returns their names.
+func (ws *workspace) setVersion(version string) ([]string, error) {
+	if !semver.IsValid(version) || semver.Canonical(version) != version || semver.Build(version) != "" {
+		return nil, fmt.Errorf("%s: not a canonical semantic version (want the form v0.3.0)", version)
+	}
+	var changed []string
+	write := func(name string, old, data []byte) error {
+		if bytes.Equal(old, data) {
+			return nil
+		}
+		rel, _ := filepath.Rel(ws.root, name)
+		changed = append(changed, filepath.ToSlash(rel))
+		return os.WriteFile(name, data, 0o644)
+	}
+	required := map[string]bool{}
+	for _, m := range ws.modules {
+		var paths []string
+		for _, r := range m.file.Require {
+			if ws.publishedPath(r.Mod.Path) != nil {
+				paths = append(paths, r.Mod.Path)
+			}
+		}
+		for _, p := range paths {
+			required[p] = true
+			if err := m.file.AddRequire(p, version); err != nil {
+				return changed, err
+			}
+		}
+		m.file.Cleanup()
+		name := filepath.Join(m.dir, "go.mod")
+		old, err := os.ReadFile(name)
+		if err != nil {
+			return changed, err
+		}
+		data, err := m.file.Format()
+		if err != nil {
+			return changed, err
+		}
+		if err := write(name, old, data); err != nil {
+			return changed, err
+		}
+	}
+	for _, r := range slices.Clone(ws.work.Replace) {
+		if ws.publishedPath(r.Old.Path) != nil {
+			if err := ws.work.DropReplace(r.Old.Path, r.Old.Version); err != nil {
+				return changed, err
+			}
+		}
+	}
+	for _, m := range ws.published() {
+		if required[m.path] {
+			if err := ws.work.AddReplace(m.path, version, "./"+strings.TrimPrefix(m.rel, "."), ""); err != nil {
+				return changed, err
+			}
+		}
+	}
+	ws.work.Cleanup()
+	name := filepath.Join(ws.root, "go.work")
+	old, err := os.ReadFile(name)
+	if err != nil {
+		return changed, err
+	}
+	return changed, write(name, old, modfile.Format(ws.work.Syntax))
+}
+
+// tagged returns the tags of the published modules at version that the
+// repository already has. Outside git, or without git, it returns none.
+func (ws *workspace) tagged(version string) []string {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil
+	}
+	args := []string{"-C", ws.root, "tag", "--list"}
+	for _, m := range ws.published() {
+		args = append(args, m.tagPrefix()+version)
+	}
+	out, err := exec.Command("git", args...).Output()
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(out))
 }
