@@ -58,8 +58,9 @@
 // In its normal mode it also fails when a published module is already
 // tagged at the release version, since a pushed tag is never moved.
 //
-// With -published, after the tags are pushed, it skips the proxy and runs
-// step 3 against GOPROXY and the checksum database as they are set.
+// With -published, after the tags are pushed, it skips steps 1 and 2 and
+// runs step 3 against GOPROXY and the checksum database as they are set,
+// from an empty module cache.
 package main
 
 import (
@@ -188,14 +189,16 @@ func check(ctx context.Context, c *config) error {
 	c.logf("%s: publishing %s", ws.root, strings.Join(names, ", "))
 
 	var errs []error
-	if problems := ws.lint(c.version); len(problems) > 0 {
-		errs = append(errs, fmt.Errorf("go.mod and go.work:\n\t%s", strings.Join(problems, "\n\t")))
-	} else {
-		c.logf("go.mod and go.work: ok")
-	}
-	if tags := ws.tagged(c.version); len(tags) > 0 && !c.published {
-		errs = append(errs, fmt.Errorf("already tagged: %s; a pushed tag is never moved, so start the next version: go run ./tools/releasecheck -set-version <next>",
-			strings.Join(tags, ", ")))
+	if !c.published { // the tags are what they are: only the working tree can still change
+		if problems := ws.lint(c.version); len(problems) > 0 {
+			errs = append(errs, fmt.Errorf("go.mod and go.work:\n\t%s", strings.Join(problems, "\n\t")))
+		} else {
+			c.logf("go.mod and go.work: ok")
+		}
+		if tags := ws.tagged(c.version); len(tags) > 0 {
+			errs = append(errs, fmt.Errorf("already tagged: %s; a pushed tag is never moved, so start the next version: go run ./tools/releasecheck -set-version <next>",
+				strings.Join(tags, ", ")))
+		}
 	}
 
 	tmp, err := c.tempDir(ws)
