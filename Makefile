@@ -1,8 +1,11 @@
-# Every target covers every module of the repository.
-MODULES := . natsfanout examples
+# Every target covers every module of the repository: those go.work uses.
 GO ?= go
+MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
+ifeq ($(strip $(MODULES)),)
+$(error no module found through go.work: run make at the repository root, with GOWORK unset)
+endif
 
-.PHONY: test lint bench loadtest fuzz demo cluster
+.PHONY: test lint bench loadtest fuzz demo cluster release-check
 
 ## test: every test of every module, with the race detector
 test:
@@ -38,3 +41,7 @@ demo:
 ## cluster: the demo as two instances joined by an embedded NATS server
 cluster:
 	cd examples && $(GO) run ./cluster
+
+## release-check: a module outside the repository go gets every published module and builds its public packages (RELEASING.md)
+release-check:
+	$(GO) run ./tools/releasecheck

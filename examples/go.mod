@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.23.0
-	github.com/engagekit/gateway v0.0.0
-	github.com/engagekit/gateway/natsfanout v0.0.0
+	github.com/engagekit/gateway v0.2.0
+	github.com/engagekit/gateway/natsfanout v0.2.0
 	github.com/google/go-cmp v0.7.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -31,7 +31,3 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
-
-replace github.com/engagekit/gateway => ../
-
-replace github.com/engagekit/gateway/natsfanout => ../natsfanout

@@ -3,7 +3,7 @@ module github.com/engagekit/gateway/natsfanout
 go 1.26.0
 
 require (
-	github.com/engagekit/gateway v0.0.0
+	github.com/engagekit/gateway v0.2.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0
@@ -27,5 +27,3 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
-
-replace github.com/engagekit/gateway => ../
