@@ -31,10 +31,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzBrokerRequests$$' -fuzztime $(FUZZTIME) ./push
 
-## demo: the shop demo on 127.0.0.1:8080 (open it in a browser)
+## demo: the shop demo on 127.0.0.1:8080 (open it in a browser); flags in ARGS, e.g. ARGS='-addr :8080'
 demo:
-	cd examples && $(GO) run ./demo
+	$(GO) run ./examples/demo $(ARGS)
 
-## cluster: the demo as two instances joined by an embedded NATS server
+## cluster: the demo as two instances joined by an embedded NATS server; flags in ARGS, e.g. ARGS='-nats nats://host:4222'
 cluster:
-	cd examples && $(GO) run ./cluster
+	$(GO) run ./examples/cluster $(ARGS)

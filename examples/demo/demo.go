@@ -34,6 +34,6 @@ func NewDemo(log *slog.Logger, onDisposition func(push.Disposition)) *Demo {
 	mux.Handle("/server/data/gateway/", gw)  // GWE 8.5 paths
 	mux.Handle("/backend/data/gateway/", gw) // GWE 8.1.2 paths
 	mux.Handle("/notification/", b)
-	mux.Handle("GET /{$}", shop.Page())
+	mux.Handle("GET /{$}", shop.Page("")) // the curl lines engage this server
 	return &Demo{Broker: b, Handler: mux}
 }
