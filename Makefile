@@ -4,9 +4,9 @@ GO ?= go
 
 .PHONY: test lint bench loadtest fuzz demo cluster
 
-## test: every test of every module, with the race detector
+## test: every test of every module, with the race detector; a skipped test is listed with its reason
 test:
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
+	@set -e; for m in $(MODULES); do echo "== $$m"; $(GO) run ./internal/gotest -C $$m -race -count=1 ./...; done
 
 ## lint: gofmt and go vet over every module
 lint:

@@ -74,12 +74,12 @@ func runLines(t *testing.T) map[string][]line {
 		}
 		for _, m := range runLine.FindAllStringSubmatch(string(text), -1) {
 			pkg, args := m[1], strings.Fields(strings.ReplaceAll(m[2], "$(ARGS)", ""))
-			switch {
-			case strings.HasPrefix(pkg, "./cmd/"):
-				continue // the root module's commands, not examples
-			case !strings.HasPrefix(pkg, "./examples/"):
+			if _, err := os.Stat(filepath.Join(root, pkg)); err != nil {
 				t.Errorf("%s: %q does not run from the repository root: write go run ./examples/…", f, strings.TrimSpace(m[0]))
 				continue
+			}
+			if !strings.HasPrefix(pkg, "./examples/") {
+				continue // a command of the root module, such as engagectl
 			}
 			if slices.ContainsFunc(args, func(a string) bool { return strings.ContainsAny(a, `'"\`) }) {
 				t.Errorf("%s: %q: this test does not split quoted arguments", f, strings.TrimSpace(m[0]))
