@@ -44,8 +44,8 @@ var examples = map[string]example{
 
 // runLine matches a documented run line: `go run ./pkg args` in a doc
 // comment or the README, `$(GO) run ./pkg $(ARGS)` in the Makefile. A
-// trailing # comment is not part of it.
-var runLine = regexp.MustCompile(`(?:\bgo|\$\(GO\)) run (\./\S+)([^#\n]*)`)
+// trailing # comment, or the end of a `code span`, is not part of it.
+var runLine = regexp.MustCompile(`(?:\bgo|\$\(GO\)) run (\./[^\s` + "`" + `]+)([^#\n` + "`" + `]*)`)
 
 // line is one documented run line.
 type line struct {
