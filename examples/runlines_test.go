@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -106,6 +108,9 @@ func runLines(t *testing.T) map[string][]line {
 // no warning or error. Each example is also started on a port that is
 // taken: it reports the bind error alone, with no URL, and exits non-zero.
 func TestRunLines(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("a test cannot send Ctrl-C to a program on Windows")
+	}
 	if _, err := os.Stat(filepath.Join(root, "go.work")); err != nil {
 		t.Fatalf("the run lines need the repository's go.work (use . ./natsfanout ./examples): %v", err)
 	}
@@ -114,13 +119,7 @@ func TestRunLines(t *testing.T) {
 		t.FailNow()
 	}
 	bin := t.TempDir()
-	pkgs := slices.Sorted(func(yield func(string) bool) {
-		for p := range lines {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	pkgs := slices.Sorted(maps.Keys(lines))
 	build := exec.Command("go", append([]string{"build", "-o", bin + string(filepath.Separator)}, pkgs...)...)
 	build.Dir = root
 	// The lines run in the workspace the root's go.work makes.
