@@ -127,7 +127,9 @@
     var hide = opts.hide || defaultHide;
     var onEvent = opts.onEvent || function () {};
     var onStatus = opts.onStatus || function () {};
-    var shown = {}; // interactionID → expiry timer
+    // interactionID → expiry timer, without a prototype, so that
+    // "toString" is an interactionID like any other.
+    var shown = Object.create(null);
     var state = "";
 
     function remove(id, reason) {
