@@ -89,27 +89,40 @@ func TestBrowser(t *testing.T) {
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 
+	// Each step has a deadline of its own, so that one that fails leaves
+	// time to report it; a stage that fails ends the test, as the next
+	// ones build on it. A tab starts on its first action, under the
+	// context that then lives as long as the tab: not a step's.
+	const stepTimeout = 15 * time.Second
+	do := func(t *testing.T, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		step, cancel := context.WithTimeout(tab, stepTimeout)
+		defer cancel()
+		if err := chromedp.Do(step, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 	// wantOnPage waits for the page in tab to satisfy the JavaScript
 	// expression.
-	wantOnPage := func(tab context.Context, what, expr string) {
+	wantOnPage := func(t *testing.T, tab context.Context, what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
 			text, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("log").innerText`))
 			t.Fatalf("%s: %v; the page's events:\n%s", what, err, text)
 		}
 	}
 	// wantLogged waits for the page in tab to log line among its events.
-	wantLogged := func(tab context.Context, line string) {
+	wantLogged := func(t *testing.T, tab context.Context, line string) {
 		t.Helper()
 		q, _ := json.Marshal(line)
-		wantOnPage(tab, "the page does not say "+string(q),
+		wantOnPage(t, tab, "the page does not say "+string(q),
 			`Array.from(document.querySelectorAll("#log li span")).some(function (s) { return s.textContent === `+string(q)+` })`)
 	}
-	wantStatus := func(tab context.Context, state string) {
+	wantStatus := func(t *testing.T, tab context.Context, state string) {
 		t.Helper()
-		wantOnPage(tab, "the status is not "+state, `document.getElementById("status").textContent === "`+state+`"`)
+		wantOnPage(t, tab, "the status is not "+state, `document.getElementById("status").textContent === "`+state+`"`)
 	}
-	wantDisposition := func(want push.Disposition) {
+	wantDisposition := func(t *testing.T, want push.Disposition) {
 		t.Helper()
 		select {
 		case got := <-dispositions:
@@ -120,17 +133,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("no disposition within 10s, want %+v", want)
 		}
 	}
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit")); err != nil {
-		t.Fatalf("open the demo page: %v", err)
-	}
-	wantStatus(ctx, "connected")
-	wantLogged(ctx, "connection connected")
-	visitID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.demo.visitID`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(path, param, json string) {
+	post := func(t *testing.T, path, param, json string) {
 		t.Helper()
 		resp, err := http.PostForm(srv.URL+path, url.Values{param: {json}})
 		if err != nil {
@@ -142,17 +145,31 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
-	engage := func(id, extra string) {
+	stage := func(name string, f func(t *testing.T)) {
+		if !t.Failed() {
+			t.Run(name, f)
+		}
+	}
+
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	do(t, ctx, "open the demo page", chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit"))
+	wantStatus(t, ctx, "connected")
+	wantLogged(t, ctx, "connection connected")
+	visitID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.demo.visitID`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	engage := func(t *testing.T, id, extra string) {
 		t.Helper()
-		post("/server/data/gateway/engage", "ixnProfile", `{"interactionID":"`+id+`","visitID":"`+visitID+`","channels":["chat","callback"]`+extra+`}`)
+		post(t, "/server/data/gateway/engage", "ixnProfile", `{"interactionID":"`+id+`","visitID":"`+visitID+`","channels":["chat","callback"]`+extra+`}`)
 	}
 	sel := func(id string) string { return `.gwe-invitation[data-gwe-interaction="` + id + `"]` }
 
-	t.Run("a noengage hides the invitation and the page says why", func(t *testing.T) {
-		engage("e2e-1", `,"invitation":{"title":"Need a hand with your chair?","message":"An agent can help you choose."}`)
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(sel("e2e-1"))); err != nil {
-			t.Fatalf("invitation not shown: %v", err)
-		}
+	stage("a noengage hides the invitation and the page says why", func(t *testing.T) {
+		engage(t, "e2e-1", `,"invitation":{"title":"Need a hand with your chair?","message":"An agent can help you choose."}`)
+		do(t, ctx, "invitation not shown", chromedp.WaitVisible(sel("e2e-1")))
 		title, err := chromedp.Run(ctx, chromedp.Text(sel("e2e-1")+" h2"))
 		if err != nil {
 			t.Fatal(err)
@@ -165,93 +182,89 @@ func TestBrowser(t *testing.T) {
 				os.WriteFile(*screenshot, png, 0o644)
 			}
 		}
-		post("/server/data/gateway/noengage", "cancelData", `{"interactionID":"e2e-1","visitID":"`+visitID+`","reason":"agentUnavailable"}`)
-		if err := chromedp.Do(ctx, chromedp.WaitNotPresent(sel("e2e-1"))); err != nil {
-			t.Fatalf("invitation not hidden after noengage: %v", err)
-		}
-		wantLogged(ctx, "e2e-1: cancelled (agentUnavailable)")
+		post(t, "/server/data/gateway/noengage", "cancelData", `{"interactionID":"e2e-1","visitID":"`+visitID+`","reason":"agentUnavailable"}`)
+		do(t, ctx, "invitation not hidden after noengage", chromedp.WaitNotPresent(sel("e2e-1")))
+		wantLogged(t, ctx, "e2e-1: cancelled (agentUnavailable)")
 	})
 
-	t.Run("a click accepts, and the page shows the visitor's answer", func(t *testing.T) {
-		post("/backend/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-2","visitID":"`+visitID+`","channels":["chat","callback"]}`)
-		if err := chromedp.Do(ctx,
+	stage("a click accepts, and the page shows the visitor's answer", func(t *testing.T) {
+		post(t, "/backend/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-2","visitID":"`+visitID+`","channels":["chat","callback"]}`)
+		do(t, ctx, "click chat",
 			chromedp.WaitVisible(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
 			chromedp.Click(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
 			chromedp.WaitNotPresent(sel("e2e-2")),
-		); err != nil {
-			t.Fatalf("click chat: %v", err)
-		}
-		wantDisposition(push.Disposition{VisitID: visitID, InteractionID: "e2e-2", Result: "accepted", Channel: "chat"})
-		wantLogged(ctx, "e2e-2: accepted by you (chat)")
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-2", Result: "accepted", Channel: "chat"})
+		wantLogged(t, ctx, "e2e-2: accepted by you (chat)")
 	})
 
-	t.Run("Escape declines from the keyboard", func(t *testing.T) {
-		engage("e2e-3", "")
-		if err := chromedp.Do(ctx,
+	stage("Escape declines from the keyboard", func(t *testing.T) {
+		engage(t, "e2e-3", "")
+		do(t, ctx, "decline with Escape",
 			chromedp.WaitVisible(sel("e2e-3")),
 			chromedp.Focus(sel("e2e-3")+` button[data-gwe-channel="chat"]`),
 			chromedp.KeyEvent(kb.Escape),
 			chromedp.WaitNotPresent(sel("e2e-3")),
-		); err != nil {
-			t.Fatalf("decline with Escape: %v", err)
-		}
-		wantDisposition(push.Disposition{VisitID: visitID, InteractionID: "e2e-3", Result: "rejected"})
-		wantLogged(ctx, "e2e-3: rejected by you")
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-3", Result: "rejected"})
+		wantLogged(t, ctx, "e2e-3: rejected by you")
 	})
 
-	t.Run("an invitation left unanswered times out on the page", func(t *testing.T) {
+	stage("an interactionID that names an Object property is an interactionID like any other", func(t *testing.T) {
+		engage(t, "toString", "")
+		do(t, ctx, "decline toString",
+			chromedp.WaitVisible(sel("toString")+` button[data-gwe-decline]`),
+			chromedp.Click(sel("toString")+` button[data-gwe-decline]`),
+			chromedp.WaitNotPresent(sel("toString")),
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "toString", Result: "rejected"})
+		wantLogged(t, ctx, "toString: rejected by you")
+	})
+
+	stage("an invitation left unanswered times out on the page", func(t *testing.T) {
 		// The broker's clock runs 2 s behind: the page's timer ends the
 		// invitation 2 s before the broker would.
 		clock.skew.Store(int64(-2 * time.Second))
-		engage("e2e-4", `,"expiresIn":4`)
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(sel("e2e-4")), chromedp.WaitNotPresent(sel("e2e-4"))); err != nil {
-			t.Fatalf("invitation not hidden when it ran out: %v", err)
-		}
-		wantDisposition(push.Disposition{VisitID: visitID, InteractionID: "e2e-4", Result: "timeout"})
-		wantLogged(ctx, "e2e-4: timeout on this page")
+		engage(t, "e2e-4", `,"expiresIn":4`)
+		do(t, ctx, "invitation not hidden when it ran out", chromedp.WaitVisible(sel("e2e-4")), chromedp.WaitNotPresent(sel("e2e-4")))
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-4", Result: "timeout"})
+		wantLogged(t, ctx, "e2e-4: timeout on this page")
 	})
 
-	t.Run("an invitation the broker expires says expired", func(t *testing.T) {
+	stage("an invitation the broker expires says expired", func(t *testing.T) {
 		// The broker's clock runs 30 s ahead: it expires the invitation
 		// long before the page's timer would.
 		clock.skew.Store(int64(30 * time.Second))
-		engage("e2e-5", `,"expiresIn":1`)
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(sel("e2e-5")), chromedp.WaitNotPresent(sel("e2e-5"))); err != nil {
-			t.Fatalf("invitation not hidden when the broker expired it: %v", err)
-		}
-		wantLogged(ctx, "e2e-5: expired")
+		engage(t, "e2e-5", `,"expiresIn":1`)
+		do(t, ctx, "invitation not hidden when the broker expired it", chromedp.WaitVisible(sel("e2e-5")), chromedp.WaitNotPresent(sel("e2e-5")))
+		wantLogged(t, ctx, "e2e-5: expired")
 	})
 
-	t.Run("an answer in another tab of the visit hides it here with that answer", func(t *testing.T) {
+	stage("an answer in another tab of the visit hides it here with that answer", func(t *testing.T) {
 		clock.skew.Store(0)
 		tab2, closeTab2 := chromedp.NewContext(ctx)
 		defer closeTab2()
-		if err := chromedp.Do(tab2, chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit")); err != nil {
+		if err := chromedp.Do(tab2); err != nil {
 			t.Fatalf("open a second tab: %v", err)
 		}
-		wantStatus(tab2, "connected")
+		do(t, tab2, "open a second tab", chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit"))
+		wantStatus(t, tab2, "connected")
 		if v, _ := chromedp.Run(tab2, chromedp.Evaluate[string](`window.demo.visitID`)); v != visitID {
 			t.Fatalf("second tab's visit = %q, want %q", v, visitID)
 		}
-		engage("e2e-6", "")
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(sel("e2e-6"))); err != nil {
-			t.Fatalf("invitation not shown in the first tab: %v", err)
-		}
-		if err := chromedp.Do(tab2,
+		engage(t, "e2e-6", "")
+		do(t, ctx, "invitation not shown in the first tab", chromedp.WaitVisible(sel("e2e-6")))
+		do(t, tab2, "decline in the second tab",
 			chromedp.WaitVisible(sel("e2e-6")+` button[data-gwe-decline]`),
 			chromedp.Click(sel("e2e-6")+` button[data-gwe-decline]`),
-		); err != nil {
-			t.Fatalf("decline in the second tab: %v", err)
-		}
-		wantDisposition(push.Disposition{VisitID: visitID, InteractionID: "e2e-6", Result: "rejected"})
-		wantLogged(tab2, "e2e-6: rejected by you")
-		if err := chromedp.Do(ctx, chromedp.WaitNotPresent(sel("e2e-6"))); err != nil {
-			t.Fatalf("invitation still shown in the first tab: %v", err)
-		}
-		wantLogged(ctx, "e2e-6: rejected on another page")
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-6", Result: "rejected"})
+		wantLogged(t, tab2, "e2e-6: rejected by you")
+		do(t, ctx, "invitation still shown in the first tab", chromedp.WaitNotPresent(sel("e2e-6")))
+		wantLogged(t, ctx, "e2e-6: rejected on another page")
 	})
 
-	t.Run("the status follows the stream until the broker shuts down", func(t *testing.T) {
+	stage("the status follows the stream until the broker shuts down", func(t *testing.T) {
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := d.Broker.Shutdown(shut); err != nil {
@@ -259,7 +272,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// The stream ends: the browser retries, and the broker, shut
 		// down, refuses it with 503, so the browser gives up.
-		wantLogged(ctx, "connection reconnecting")
-		wantStatus(ctx, "gone")
+		wantLogged(t, ctx, "connection reconnecting")
+		wantStatus(t, ctx, "gone")
 	})
 }
