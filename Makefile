@@ -7,9 +7,9 @@ endif
 
 .PHONY: test lint bench loadtest fuzz demo cluster release-check
 
-## test: every test of every module, with the race detector
+## test: every test of every module, with the race detector; a skipped test is listed with its reason
 test:
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
+	@set -e; for m in $(MODULES); do echo "== $$m"; $(GO) run ./internal/gotest -C $$m -race -count=1 ./...; done
 
 ## lint: gofmt and go vet over every module
 lint:
@@ -34,13 +34,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzBrokerRequests$$' -fuzztime $(FUZZTIME) ./push
 
-## demo: the shop demo on 127.0.0.1:8080 (open it in a browser)
+## demo: the shop demo on 127.0.0.1:8080 (open it in a browser); flags in ARGS, e.g. ARGS='-addr :8080'
 demo:
-	cd examples && $(GO) run ./demo
+	$(GO) run ./examples/demo $(ARGS)
 
-## cluster: the demo as two instances joined by an embedded NATS server
+## cluster: the demo as two instances joined by an embedded NATS server; flags in ARGS, e.g. ARGS='-nats nats://host:4222'
 cluster:
-	cd examples && $(GO) run ./cluster
+	$(GO) run ./examples/cluster $(ARGS)
 
 ## release-check: a module outside the repository go gets every published module and builds its public packages (RELEASING.md)
 release-check:

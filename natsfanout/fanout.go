@@ -380,7 +380,8 @@ func (f *Fanout) Shutdown(ctx context.Context) error {
 
 // ConnectOptions returns NATS connection options for a gateway instance:
 // reconnect forever, quickly, and log connection events to logger (nil:
-// no logging).
+// no logging). A lost connection or an asynchronous error is a warning; a
+// connection the host closes or drains logs only that it closed.
 func ConnectOptions(logger *slog.Logger) []nats.Option {
 	opts := []nats.Option{
 		nats.MaxReconnects(-1),
@@ -392,7 +393,11 @@ func ConnectOptions(logger *slog.Logger) []nats.Option {
 	}
 	return append(opts,
 		nats.ConnectHandler(func(nc *nats.Conn) { logger.Info("nats: connected", "url", nc.ConnectedUrlRedacted()) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats: disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: the host closed or drained the connection
+				logger.Warn("nats: disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats: reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ClosedHandler(func(*nats.Conn) { logger.Info("nats: connection closed") }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Warn("nats: error", "err", err) }),

@@ -34,7 +34,8 @@ type Disposition struct {
 const maxDispositionBytes = 4 << 10
 
 // serveDisposition applies a visitor's answer: the invitation stops being
-// live, the visit's other pages hide it, and OnDisposition hears of it once.
+// live, the visit's other pages get a cancel event whose reason is the
+// answer's result, and OnDisposition hears of it once.
 // Answering an invitation that is no longer live is accepted again (200) so
 // that retries and other tabs are harmless; an interactionID the broker never
 // had is 404.
@@ -115,7 +116,7 @@ func (b *Broker) answer(visitID string, d Disposition) (live, known bool, err er
 			if d.Result == "accepted" && !slices.Contains(inv.channels, d.Channel) {
 				return false, true, errWrongChannel
 			}
-			return b.end(v, d.InteractionID, "answered", now), true, nil
+			return b.end(v, d.InteractionID, d.Result, now), true, nil
 		}
 	}
 	return false, false, nil

@@ -311,6 +311,33 @@ func TestCancelHidesAndIsIdempotent(t *testing.T) {
 	e.subscribe(t, "/notification/v-1", nil).quiet(t)
 }
 
+// TestAnswerTellsOtherPagesTheResult: the cancel event an answer sends to
+// the visit's pages carries the visitor's result, so that each page can say
+// what became of the invitation.
+func TestAnswerTellsOtherPagesTheResult(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, body, want string }{
+		{"an acceptance says accepted", `{"interactionID":"i-1","result":"accepted","channel":"chat"}`, "accepted"},
+		{"a decline says rejected", `{"interactionID":"i-1","result":"rejected"}`, "rejected"},
+		{"an invitation that ran out on screen says timeout", `{"interactionID":"i-1","result":"timeout"}`, "timeout"},
+		{"a page that went away says closed", `{"interactionID":"i-1","result":"closed"}`, "closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			s := e.subscribe(t, "/notification/v-1", nil)
+			e.engage(t, gateway.Profile{InteractionID: "i-1", VisitID: "v-1"})
+			wantEngage(t, s.next(t), "i-1")
+			resp, err := e.srv.Client().Post(e.srv.URL+"/notification/v-1/disposition", "application/json", strings.NewReader(tc.body))
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("disposition: %v %v", err, resp.Status)
+			}
+			resp.Body.Close()
+			wantCancel(t, s.next(t), "i-1", tc.want)
+		})
+	}
+}
+
 func TestTwoTabsOneAnswerHidesBoth(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -326,8 +353,8 @@ func TestTwoTabsOneAnswerHidesBoth(t *testing.T) {
 		t.Fatalf("disposition: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
-	wantCancel(t, tab1.next(t), "i-1", "answered")
-	wantCancel(t, tab2.next(t), "i-1", "answered")
+	wantCancel(t, tab1.next(t), "i-1", "accepted")
+	wantCancel(t, tab2.next(t), "i-1", "accepted")
 	// The other tab answering too is harmless, and the hook hears once.
 	resp, _ = e.srv.Client().Post(e.srv.URL+"/notification/v-1/disposition", "text/plain;charset=UTF-8",
 		strings.NewReader(`{"interactionID":"i-1","result":"rejected"}`))

@@ -12,15 +12,35 @@
  *     base: "/notification",       // optional: where the broker is mounted (default: next to this script)
  *     show(invitation, answer) {}, // optional: your own rendering; call answer("accepted", "chat"),
  *                                  //   answer("rejected") or answer("timeout")
- *     hide(interactionID, reason) {}, // optional: remove your rendering
- *     onEvent(type, data) {},      // optional: every engage/cancel event, for logging
+ *     hide(interactionID, reason) {}, // optional: remove your rendering (reasons below)
+ *     onEvent(type, data) {},      // optional: every event, for logging (types below)
+ *     onStatus(state) {},          // optional: "connected", "reconnecting" or "gone"
  *   });
- *   conn.close();
+ *   conn.close();                  // closes the stream; onStatus hears "gone"
  *
  * The invitation object is {interactionID, visitID, pageID, channels, language,
  * invitation: {title, message, url}, expiresAt}. The default rendering is a small
  * region in the page corner, announced politely to screen readers, with one
  * button per channel and a decline button; Escape declines.
+ *
+ * hide is called once per invitation shown, with why it went:
+ *   "accepted", "rejected"   this page's visitor answered;
+ *   "timeout"                it ran out while shown here (and is reported as such);
+ *   otherwise the reason of the broker's cancel event:
+ *   "accepted", "rejected", "timeout", "closed"   another page of the visit answered;
+ *   "expired"                the broker expired it (a throttled background tab, say);
+ *   "cancelled", or the noengage's own reason (such as "agentUnavailable")   it was withdrawn.
+ *
+ * onEvent(type, data) hears "engage" (data: the invitation) and "cancel"
+ * (data: {interactionID, reason}) as the broker sends them, and "answer"
+ * (data: {interactionID, result, channel}) when this page's visitor answers
+ * or the invitation runs out here, before the answer is posted.
+ *
+ * onStatus(state) hears each change of the stream: "connected" once it is
+ * open, "reconnecting" while the browser retries a lost connection (it
+ * resumes where it left off), "gone" when the browser has given up (the
+ * server refused the stream, for example while shutting down) or the page
+ * called close().
  */
 (function () {
   "use strict";
@@ -106,7 +126,11 @@
     var show = opts.show || defaultShow;
     var hide = opts.hide || defaultHide;
     var onEvent = opts.onEvent || function () {};
-    var shown = {}; // interactionID → expiry timer
+    var onStatus = opts.onStatus || function () {};
+    // interactionID → expiry timer, without a prototype, so that
+    // "toString" is an interactionID like any other.
+    var shown = Object.create(null);
+    var state = "";
 
     function remove(id, reason) {
       if (!(id in shown)) return false;
@@ -127,8 +151,26 @@
       }).catch(function () {});
     }
 
+    // answered ends an invitation this page shows with its visitor's
+    // answer: hidden for that reason, heard by onEvent, then posted.
+    function answered(id, result, channel) {
+      if (!remove(id, result)) return;
+      onEvent("answer", { interactionID: id, result: result, channel: channel });
+      post(id, result, channel);
+    }
+
+    function status(s) {
+      if (s === state) return;
+      state = s;
+      onStatus(s);
+    }
+
     var url = visitURL + (opts.pageID ? "?pageID=" + encodeURIComponent(opts.pageID) : "");
     var es = new EventSource(url);
+    es.addEventListener("open", function () { status("connected"); });
+    es.addEventListener("error", function () {
+      status(es.readyState === EventSource.CLOSED ? "gone" : "reconnecting");
+    });
     es.addEventListener("engage", function (e) {
       var inv;
       try { inv = JSON.parse(e.data); } catch (err) { return; }
@@ -137,10 +179,10 @@
       var left = Date.parse(inv.expiresAt) - Date.now();
       if (!(left > 0)) return;
       shown[inv.interactionID] = setTimeout(function () {
-        if (remove(inv.interactionID, "expired")) post(inv.interactionID, "timeout");
+        answered(inv.interactionID, "timeout");
       }, left);
       show(inv, function answer(result, channel) {
-        if (remove(inv.interactionID, "answered")) post(inv.interactionID, result, channel);
+        answered(inv.interactionID, result, channel);
       });
     });
     es.addEventListener("cancel", function (e) {
@@ -152,7 +194,7 @@
     // EventSource reconnects by itself and sends Last-Event-ID, so the
     // broker does not send again what this page already shows.
     return {
-      close: function () { es.close(); },
+      close: function () { es.close(); status("gone"); },
       source: es,
     };
   }

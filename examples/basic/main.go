@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -35,9 +36,15 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", h)
 	mux.Handle("/backend/data/gateway/", h)
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("gateway listening", "addr", "http://"+*addr)
-	if err := srv.ListenAndServe(); err != nil {
+	// Listen before printing the URL, so that a taken port is reported alone.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		os.Exit(1)
+	}
+	log.Info("gateway listening", "url", "http://"+ln.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.Serve(ln); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
 	}

@@ -2,12 +2,14 @@
 // an engage sent to one instance reaches a visitor whose page is served by
 // the other.
 //
-//	go run ./cluster                      # embedded NATS (JetStream in a temp dir)
-//	go run ./cluster -nats nats://host:4222
+//	go run ./examples/cluster                          # embedded NATS (JetStream in a temp dir)
+//	go run ./examples/cluster -nats nats://host:4222   # a NATS server of your own, with JetStream
 //
-// It prints the two instance URLs first. Open the second in a browser,
-// then engage its visit through the first: the page's curl line with the
-// first instance's port.
+// It prints the two instance URLs once both listen; a port that is taken is
+// reported alone, with exit status 1. Open the second URL in a browser: its
+// page's curl lines engage its visit through the first instance, and the
+// first instance's page through the second. Dispositions are logged by the
+// instance whose page answered.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/natsfanout"
+	"github.com/engagekit/gateway/push"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -43,14 +46,29 @@ type Cluster struct {
 	stop []func(context.Context)
 }
 
-// Start starts the NATS server when it is embedded, then the instances.
+// Start listens on every address first, so that a taken port fails before
+// anything starts; then it starts the NATS server when it is embedded, and
+// the instances. Instance i's page engages through instance i+1 (the last
+// through the first).
 func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	c = &Cluster{}
+	var lns []net.Listener
 	defer func() {
 		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
 			c.Stop(context.Background())
 		}
 	}()
+	for _, addr := range cfg.Addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return c, err
+		}
+		lns = append(lns, ln)
+		c.URLs = append(c.URLs, shop.BaseURL(ln.Addr()))
+	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
 		dir, err := os.MkdirTemp("", "gwe-cluster-nats-")
@@ -59,23 +77,29 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 		if err != nil {
+			os.RemoveAll(dir)
 			return c, err
 		}
 		go ns.Start()
+		c.stop = append(c.stop, func(context.Context) { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(dir) })
 		if !ns.ReadyForConnections(10 * time.Second) {
 			return c, errors.New("embedded NATS server did not start")
 		}
-		c.stop = append(c.stop, func(context.Context) { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(dir) })
 		natsURL = ns.ClientURL()
 		cfg.Log.Info("embedded NATS server", "url", natsURL, "store", dir)
 	}
-	for i, addr := range cfg.Addrs {
+	for i, ln := range lns {
 		log := cfg.Log.With("instance", i+1)
 		nc, err := nats.Connect(natsURL, natsfanout.ConnectOptions(log)...)
 		if err != nil {
 			return c, err
 		}
-		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
+		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log, Push: push.Options{
+			Logger: log,
+			OnDisposition: func(ctx context.Context, d push.Disposition) {
+				log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
+			},
+		}})
 		if err != nil {
 			nc.Close()
 			return c, err
@@ -85,20 +109,14 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		mux.Handle("/server/data/gateway/", gw)
 		mux.Handle("/backend/data/gateway/", gw)
 		mux.Handle("/notification/", f.Broker())
-		mux.Handle("GET /{$}", shop.Page())
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			f.Shutdown(ctx)
-			nc.Close()
-			return c, err
-		}
+		mux.Handle("GET /{$}", shop.Page(c.URLs[(i+1)%len(c.URLs)]))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
-		c.URLs = append(c.URLs, "http://"+ln.Addr().String())
 		// Stopped in reverse: instances first, then NATS.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
 			f.Shutdown(ctx)
 			srv.Shutdown(ctx)
+			ln.Close() // in case Serve had not started
 			nc.Drain()
 		}}, c.stop...)
 	}
@@ -130,6 +148,7 @@ func main() {
 		fmt.Println(u)
 	}
 	<-ctx.Done()
+	stop() // a second Ctrl-C ends the program at once
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.Stop(shut)

@@ -2,23 +2,27 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // TestClusterDeliversAcrossInstances starts the cluster as main does, with
-// its embedded NATS server, engages through instance 1 and reads the event
-// from a stream on instance 2, whose page it also fetches.
+// its embedded NATS server: each instance's page engages through the other,
+// an engage through instance 1 reaches a stream on instance 2, and the
+// visitor's answer there is logged by instance 2.
 func TestClusterDeliversAcrossInstances(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var logged syncBuffer
+	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Log: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,14 +30,16 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 	if len(c.URLs) != 2 || !strings.HasPrefix(c.URLs[0], "http://127.0.0.1:") {
 		t.Fatalf("URLs = %v", c.URLs)
 	}
-	page, err := http.Get(c.URLs[1] + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	html, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	if page.StatusCode != 200 || !strings.Contains(string(html), "visitor.js") {
-		t.Fatalf("shop page on instance 2: %d", page.StatusCode)
+	for i, other := range []string{c.URLs[1], c.URLs[0]} {
+		page, err := http.Get(c.URLs[i] + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		html, _ := io.ReadAll(page.Body)
+		page.Body.Close()
+		if want := `<code id="engage-url">` + other + `</code>`; page.StatusCode != 200 || !strings.Contains(string(html), want) {
+			t.Errorf("shop page on instance %d: %d, without %s", i+1, page.StatusCode, want)
+		}
 	}
 
 	stream, err := http.Get(c.URLs[1] + "/notification/v-1")
@@ -65,4 +71,36 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no engage event on instance 2")
 	}
+
+	resp, err = http.Post(c.URLs[1]+"/notification/v-1/disposition", "application/json",
+		strings.NewReader(`{"interactionID":"i-1","result":"accepted","channel":"chat"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("disposition on instance 2: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	want := `msg=disposition instance=2 visitID=v-1 interactionID=i-1 result=accepted channel=chat`
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logged.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged within 10s; the log:\n%s", want, logged.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that the cluster's log and the test may use
+// at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -3,6 +3,10 @@
 // gateway.ErrEngagementInProgress (400 ENGAGEMENT_IN_PROGRESS), and reports
 // a full table with a gateway.Fault of code UNAVAILABLE (503 with
 // Retry-After).
+//
+//	go run ./examples/custom-notifier
+//	curl -d 'ixnProfile={"interactionID":"i-1","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage
+//	curl -d 'ixnProfile={"interactionID":"i-2","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage   # 400 ENGAGEMENT_IN_PROGRESS
 package main
 
 import (
@@ -10,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -56,6 +61,11 @@ func main() {
 	flag.Parse()
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", gateway.NewHandler(NewLive(10000), nil))
-	log.Printf("listening on http://%s", *addr)
-	log.Fatal((&http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe())
+	// Listen before printing the URL, so that a taken port is reported alone.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("listening on http://%s", ln.Addr())
+	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
 }

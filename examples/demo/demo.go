@@ -17,23 +17,30 @@ type Demo struct {
 	Handler http.Handler
 }
 
-// NewDemo builds the demo's server. onDisposition, when set, hears each
-// visitor's answer after it is logged.
-func NewDemo(log *slog.Logger, onDisposition func(push.Disposition)) *Demo {
-	b := push.NewBroker(&push.Options{
-		Logger: log,
-		OnDisposition: func(ctx context.Context, d push.Disposition) {
-			log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
-			if onDisposition != nil {
-				onDisposition(d)
-			}
-		},
-	})
+// NewDemo builds the demo's server around a broker configured by opts (nil:
+// the defaults). The broker logs to log unless opts names a Logger; each
+// disposition is logged, then passed to opts.OnDisposition when it is set.
+func NewDemo(log *slog.Logger, opts *push.Options) *Demo {
+	var po push.Options
+	if opts != nil {
+		po = *opts
+	}
+	if po.Logger == nil {
+		po.Logger = log
+	}
+	then := po.OnDisposition
+	po.OnDisposition = func(ctx context.Context, d push.Disposition) {
+		log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
+		if then != nil {
+			then(ctx, d)
+		}
+	}
+	b := push.NewBroker(&po)
 	gw := gateway.NewHandler(b, &gateway.Options{Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", gw)  // GWE 8.5 paths
 	mux.Handle("/backend/data/gateway/", gw) // GWE 8.1.2 paths
 	mux.Handle("/notification/", b)
-	mux.Handle("GET /{$}", shop.Page())
+	mux.Handle("GET /{$}", shop.Page("")) // the curl lines engage this server
 	return &Demo{Broker: b, Handler: mux}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/engagekit/gateway/push"
+	"github.com/google/go-cmp/cmp"
 )
 
 var screenshot = flag.String("screenshot", "", "write a PNG of the page with its invitation to this file")
@@ -31,10 +34,19 @@ func findChromium() string {
 	return ""
 }
 
+// skewedClock is the broker's clock, off the real one by skew: the test
+// decides which side of an expiry, the page's timer or the broker's sweep,
+// comes first.
+type skewedClock struct{ skew atomic.Int64 }
+
+func (c *skewedClock) Now() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) }
+
 // TestBrowser drives the demo in real headless Chromium: engage through the
 // HTTP endpoint, see the invitation in the DOM, cancel it, see it gone;
-// engage again, click a channel button, and receive the accepted
-// disposition.
+// answer with a click, with Escape, by letting it run out; see the broker
+// expire one and another tab answer one; and see on the page, each time,
+// what became of the invitation, and the connection's status until the
+// broker shuts down.
 func TestBrowser(t *testing.T) {
 	chromium := findChromium()
 	if chromium == "" {
@@ -46,8 +58,12 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("no Chromium on the PATH: install it (apt-get install -y chromium) to run the browser test")
 	}
-	dispositions := make(chan push.Disposition, 4)
-	d := NewDemo(slog.New(slog.NewTextHandler(io.Discard, nil)), func(x push.Disposition) { dispositions <- x })
+	dispositions := make(chan push.Disposition, 8)
+	var clock skewedClock
+	d := NewDemo(slog.New(slog.NewTextHandler(io.Discard, nil)), &push.Options{
+		Now:           clock.Now,
+		OnDisposition: func(_ context.Context, x push.Disposition) { dispositions <- x },
+	})
 	srv := httptest.NewServer(d.Handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -70,20 +86,54 @@ func TestBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit")); err != nil {
-		t.Fatalf("open the demo page: %v", err)
+	// Each step has a deadline of its own, so that one that fails leaves
+	// time to report it; a stage that fails ends the test, as the next
+	// ones build on it. A tab starts on its first action, under the
+	// context that then lives as long as the tab: not a step's.
+	const stepTimeout = 15 * time.Second
+	do := func(t *testing.T, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		step, cancel := context.WithTimeout(tab, stepTimeout)
+		defer cancel()
+		if err := chromedp.Do(step, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.demoConnected === true`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("the page did not subscribe: %v", err)
+	// wantOnPage waits for the page in tab to satisfy the JavaScript
+	// expression.
+	wantOnPage := func(t *testing.T, tab context.Context, what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+			text, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("log").innerText`))
+			t.Fatalf("%s: %v; the page's events:\n%s", what, err, text)
+		}
 	}
-	visitID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.demo.visitID`))
-	if err != nil {
-		t.Fatal(err)
+	// wantLogged waits for the page in tab to log line among its events.
+	wantLogged := func(t *testing.T, tab context.Context, line string) {
+		t.Helper()
+		q, _ := json.Marshal(line)
+		wantOnPage(t, tab, "the page does not say "+string(q),
+			`Array.from(document.querySelectorAll("#log li span")).some(function (s) { return s.textContent === `+string(q)+` })`)
 	}
-	post := func(path, param, json string) {
+	wantStatus := func(t *testing.T, tab context.Context, state string) {
+		t.Helper()
+		wantOnPage(t, tab, "the status is not "+state, `document.getElementById("status").textContent === "`+state+`"`)
+	}
+	wantDisposition := func(t *testing.T, want push.Disposition) {
+		t.Helper()
+		select {
+		case got := <-dispositions:
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("disposition (-want +got):\n%s", diff)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no disposition within 10s, want %+v", want)
+		}
+	}
+	post := func(t *testing.T, path, param, json string) {
 		t.Helper()
 		resp, err := http.PostForm(srv.URL+path, url.Values{param: {json}})
 		if err != nil {
@@ -95,66 +145,134 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
-	sel := func(id string) string { return `.gwe-invitation[data-gwe-interaction="` + id + `"]` }
-
-	post("/server/data/gateway/engage", "ixnProfile",
-		`{"interactionID":"e2e-1","visitID":"`+visitID+`","channels":["chat","callback"],`+
-			`"invitation":{"title":"Need a hand with your chair?","message":"An agent can help you choose."}}`)
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(sel("e2e-1"))); err != nil {
-		t.Fatalf("invitation not shown: %v", err)
+	stage := func(name string, f func(t *testing.T)) {
+		if !t.Failed() {
+			t.Run(name, f)
+		}
 	}
-	title, err := chromedp.Run(ctx, chromedp.Text(sel("e2e-1")+" h2"))
+
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	do(t, ctx, "open the demo page", chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit"))
+	wantStatus(t, ctx, "connected")
+	wantLogged(t, ctx, "connection connected")
+	visitID, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.demo.visitID`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if title != "Need a hand with your chair?" {
-		t.Errorf("title = %q", title)
+	engage := func(t *testing.T, id, extra string) {
+		t.Helper()
+		post(t, "/server/data/gateway/engage", "ixnProfile", `{"interactionID":"`+id+`","visitID":"`+visitID+`","channels":["chat","callback"]`+extra+`}`)
 	}
-	if *screenshot != "" {
-		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-			os.WriteFile(*screenshot, png, 0o644)
-		}
-	}
+	sel := func(id string) string { return `.gwe-invitation[data-gwe-interaction="` + id + `"]` }
 
-	post("/server/data/gateway/noengage", "cancelData", `{"interactionID":"e2e-1","visitID":"`+visitID+`"}`)
-	if err := chromedp.Do(ctx, chromedp.WaitNotPresent(sel("e2e-1"))); err != nil {
-		t.Fatalf("invitation not hidden after noengage: %v", err)
-	}
-
-	post("/backend/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-2","visitID":"`+visitID+`","channels":["chat","callback"]}`)
-	if err := chromedp.Do(ctx,
-		chromedp.WaitVisible(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
-		chromedp.Click(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
-		chromedp.WaitNotPresent(sel("e2e-2")),
-	); err != nil {
-		t.Fatalf("click chat: %v", err)
-	}
-	select {
-	case got := <-dispositions:
-		want := push.Disposition{VisitID: visitID, InteractionID: "e2e-2", Result: "accepted", Channel: "chat"}
-		if got != want {
-			t.Errorf("disposition = %+v, want %+v", got, want)
+	stage("a noengage hides the invitation and the page says why", func(t *testing.T) {
+		engage(t, "e2e-1", `,"invitation":{"title":"Need a hand with your chair?","message":"An agent can help you choose."}`)
+		do(t, ctx, "invitation not shown", chromedp.WaitVisible(sel("e2e-1")))
+		title, err := chromedp.Run(ctx, chromedp.Text(sel("e2e-1")+" h2"))
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no disposition within 10s of the click")
-	}
-
-	// Keyboard only: focus reaches the buttons, and Escape declines.
-	post("/server/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-3","visitID":"`+visitID+`","channels":["chat"]}`)
-	if err := chromedp.Do(ctx,
-		chromedp.WaitVisible(sel("e2e-3")),
-		chromedp.Focus(sel("e2e-3")+` button[data-gwe-channel="chat"]`),
-		chromedp.KeyEvent(kb.Escape),
-		chromedp.WaitNotPresent(sel("e2e-3")),
-	); err != nil {
-		t.Fatalf("decline with Escape: %v", err)
-	}
-	select {
-	case got := <-dispositions:
-		if got.InteractionID != "e2e-3" || got.Result != "rejected" {
-			t.Errorf("disposition = %+v, want e2e-3 rejected", got)
+		if title != "Need a hand with your chair?" {
+			t.Errorf("title = %q", title)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no disposition within 10s of Escape")
-	}
+		if *screenshot != "" {
+			if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				os.WriteFile(*screenshot, png, 0o644)
+			}
+		}
+		post(t, "/server/data/gateway/noengage", "cancelData", `{"interactionID":"e2e-1","visitID":"`+visitID+`","reason":"agentUnavailable"}`)
+		do(t, ctx, "invitation not hidden after noengage", chromedp.WaitNotPresent(sel("e2e-1")))
+		wantLogged(t, ctx, "e2e-1: cancelled (agentUnavailable)")
+	})
+
+	stage("a click accepts, and the page shows the visitor's answer", func(t *testing.T) {
+		post(t, "/backend/data/gateway/engage", "ixnProfile", `{"interactionID":"e2e-2","visitID":"`+visitID+`","channels":["chat","callback"]}`)
+		do(t, ctx, "click chat",
+			chromedp.WaitVisible(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
+			chromedp.Click(sel("e2e-2")+` button[data-gwe-channel="chat"]`),
+			chromedp.WaitNotPresent(sel("e2e-2")),
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-2", Result: "accepted", Channel: "chat"})
+		wantLogged(t, ctx, "e2e-2: accepted by you (chat)")
+	})
+
+	stage("Escape declines from the keyboard", func(t *testing.T) {
+		engage(t, "e2e-3", "")
+		do(t, ctx, "decline with Escape",
+			chromedp.WaitVisible(sel("e2e-3")),
+			chromedp.Focus(sel("e2e-3")+` button[data-gwe-channel="chat"]`),
+			chromedp.KeyEvent(kb.Escape),
+			chromedp.WaitNotPresent(sel("e2e-3")),
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-3", Result: "rejected"})
+		wantLogged(t, ctx, "e2e-3: rejected by you")
+	})
+
+	stage("an interactionID that names an Object property is an interactionID like any other", func(t *testing.T) {
+		engage(t, "toString", "")
+		do(t, ctx, "decline toString",
+			chromedp.WaitVisible(sel("toString")+` button[data-gwe-decline]`),
+			chromedp.Click(sel("toString")+` button[data-gwe-decline]`),
+			chromedp.WaitNotPresent(sel("toString")),
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "toString", Result: "rejected"})
+		wantLogged(t, ctx, "toString: rejected by you")
+	})
+
+	stage("an invitation left unanswered times out on the page", func(t *testing.T) {
+		// The broker's clock runs 2 s behind: the page's timer ends the
+		// invitation 2 s before the broker would.
+		clock.skew.Store(int64(-2 * time.Second))
+		engage(t, "e2e-4", `,"expiresIn":4`)
+		do(t, ctx, "invitation not hidden when it ran out", chromedp.WaitVisible(sel("e2e-4")), chromedp.WaitNotPresent(sel("e2e-4")))
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-4", Result: "timeout"})
+		wantLogged(t, ctx, "e2e-4: timeout on this page")
+	})
+
+	stage("an invitation the broker expires says expired", func(t *testing.T) {
+		// The broker's clock runs 30 s ahead: it expires the invitation
+		// long before the page's timer would.
+		clock.skew.Store(int64(30 * time.Second))
+		engage(t, "e2e-5", `,"expiresIn":1`)
+		do(t, ctx, "invitation not hidden when the broker expired it", chromedp.WaitVisible(sel("e2e-5")), chromedp.WaitNotPresent(sel("e2e-5")))
+		wantLogged(t, ctx, "e2e-5: expired")
+	})
+
+	stage("an answer in another tab of the visit hides it here with that answer", func(t *testing.T) {
+		clock.skew.Store(0)
+		tab2, closeTab2 := chromedp.NewContext(ctx)
+		defer closeTab2()
+		if err := chromedp.Do(tab2); err != nil {
+			t.Fatalf("open a second tab: %v", err)
+		}
+		do(t, tab2, "open a second tab", chromedp.Navigate(srv.URL), chromedp.WaitReady("#visit"))
+		wantStatus(t, tab2, "connected")
+		if v, _ := chromedp.Run(tab2, chromedp.Evaluate[string](`window.demo.visitID`)); v != visitID {
+			t.Fatalf("second tab's visit = %q, want %q", v, visitID)
+		}
+		engage(t, "e2e-6", "")
+		do(t, ctx, "invitation not shown in the first tab", chromedp.WaitVisible(sel("e2e-6")))
+		do(t, tab2, "decline in the second tab",
+			chromedp.WaitVisible(sel("e2e-6")+` button[data-gwe-decline]`),
+			chromedp.Click(sel("e2e-6")+` button[data-gwe-decline]`),
+		)
+		wantDisposition(t, push.Disposition{VisitID: visitID, InteractionID: "e2e-6", Result: "rejected"})
+		wantLogged(t, tab2, "e2e-6: rejected by you")
+		do(t, ctx, "invitation still shown in the first tab", chromedp.WaitNotPresent(sel("e2e-6")))
+		wantLogged(t, ctx, "e2e-6: rejected on another page")
+	})
+
+	stage("the status follows the stream until the broker shuts down", func(t *testing.T) {
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.Broker.Shutdown(shut); err != nil {
+			t.Fatal(err)
+		}
+		// The stream ends: the browser retries, and the broker, shut
+		// down, refuses it with 503, so the browser gives up.
+		wantLogged(t, ctx, "connection reconnecting")
+		wantStatus(t, ctx, "gone")
+	})
 }

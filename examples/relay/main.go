@@ -4,12 +4,13 @@
 // its Notifier. Strategies point at the relay; the upstream's answers come
 // back through it, FAULTs included.
 //
-//	go run ./relay -addr 127.0.0.1:8081 -upstream http://gwe.internal:9081 -upstream-paths 8.1.2
+//	go run ./examples/relay -addr 127.0.0.1:8081 -upstream http://gwe.internal:9081 -upstream-paths 8.1.2
 package main
 
 import (
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -49,8 +50,14 @@ func main() {
 		log.Error("relay", "err", err)
 		os.Exit(2)
 	}
-	log.Info("relaying", "addr", *addr, "upstream", *upstream)
-	if err := (&http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe(); err != nil {
+	// Listen before printing the URL, so that a taken port is reported alone.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		os.Exit(1)
+	}
+	log.Info("relaying", "url", "http://"+ln.Addr().String(), "upstream", *upstream)
+	if err := (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
 	}
