@@ -105,14 +105,39 @@ type Options struct {
 	// MaxTombstones bounds the remembered interactionIDs; past it, Cancel
 	// answers [gateway.ErrUnavailable]. Zero means 200,000.
 	MaxTombstones int
+	// TokenKeys verify visitor tokens (contract §8): a stream or a
+	// disposition that carries a token (see [MintToken]) is let in only if
+	// the token is valid, was signed by the key of TokenKeys its header
+	// names, and opens the request's visit (and page). Every key verifies;
+	// to rotate, add the new key, sign with it once every broker has it,
+	// and remove the old one once the tokens it signed have expired. Nil
+	// means tokens are not checked, and NewBroker logs a warning unless
+	// Authorize is set. NewBroker panics on a key that breaks a rule of
+	// [TokenKey] or on two keys with one ID.
+	TokenKeys []TokenKey
+	// RequireToken refuses, with 401, a stream or a disposition that
+	// carries no token: the visitID alone is then not enough. It needs
+	// TokenKeys (NewBroker panics otherwise). False lets a request without
+	// a token in, to move pages to tokens without downtime, and NewBroker
+	// logs a warning when TokenKeys are set.
+	RequireToken bool
 	// Authorize, when set, is called before a subscription or a
-	// disposition is accepted; a non-nil error refuses it with 401. Nil
-	// admits every visitor who knows the visitID.
+	// disposition is accepted, after its token is checked; a non-nil error
+	// refuses it with 401. Nil admits every request the tokens admit.
 	Authorize func(r *http.Request, visitID string) error
 	// AllowedOrigins lists the origins ("https://shop.example") whose pages
 	// may subscribe and post dispositions across origins; "*" allows any.
+	// A listed origin is answered Access-Control-Allow-Credentials: true,
+	// so its pages may send cookies; one allowed through "*" is not.
 	// Same-origin pages and requests without an Origin are always allowed.
 	AllowedOrigins []string
+	// TrustedHosts lists the hosts ("gwe.example", "gwe.example:8443")
+	// this broker is reached by. When set, a stream or a disposition whose
+	// Host header names another is refused with 403, and only an Origin of
+	// http:// or https:// and one of them counts as the server's own. Nil
+	// trusts the request's Host header, which a DNS-rebinding page
+	// controls: it then passes as same-origin (tokens still keep it out).
+	TrustedHosts []string
 	// OnDisposition, when set, is called once per invitation with the
 	// visitor's answer, after the invitation stops being live. It runs on
 	// the request's goroutine. Nil means dispositions are only applied.
@@ -134,6 +159,7 @@ type Broker struct {
 	maxSubs, maxInvs, maxTombs               int64
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
+	access                                   access
 	origins                                  []string
 	anyOrigin                                bool
 	onDisposition                            func(context.Context, Disposition)
@@ -233,6 +259,7 @@ func NewBroker(opts *Options) *Broker {
 	if b.now == nil {
 		b.now = time.Now
 	}
+	b.initAccess(opts)
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
 	}

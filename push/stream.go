@@ -27,6 +27,10 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit; a visitID is 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
 		return
 	}
+	if err := b.checkHost(r); err != nil {
+		gateway.WriteError(w, err)
+		return
+	}
 	if !b.allowOrigin(w, r) {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeForbidden, Message: "origin not allowed"})
 		return
@@ -46,19 +50,16 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeMethodNotAllowed, Message: "method not allowed; use " + method})
 		return
 	}
-	if b.authorize != nil {
-		if err := b.authorize(r, visitID); err != nil {
-			if !errors.Is(err, gateway.ErrUnauthorized) {
-				err = &gateway.Fault{Code: gateway.CodeUnauthorized, Err: err}
-			}
-			gateway.WriteError(w, err)
-			return
-		}
+	tokenExpiry, err := b.checkAccess(r, visitID, isDisposition)
+	if err != nil {
+		b.log(slog.LevelDebug, "push: request refused", slog.String("visitID", visitID), slog.Any("err", err))
+		gateway.WriteError(w, err)
+		return
 	}
 	if isDisposition {
 		b.serveDisposition(w, r, visitID)
 	} else {
-		b.serveStream(w, r, visitID)
+		b.serveStream(w, r, visitID, tokenExpiry)
 	}
 }
 
@@ -70,16 +71,21 @@ func (b *Broker) allowOrigin(w http.ResponseWriter, r *http.Request) bool {
 	}
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if origin == "http://"+r.Host || origin == "https://"+r.Host {
+	if b.sameOrigin(r, origin) {
 		return true
 	}
-	if !b.anyOrigin && !containsFold(b.origins, origin) {
+	listed := containsFold(b.origins, origin)
+	if !listed && !b.anyOrigin {
 		return false
 	}
+	// The exact origin, never "*": a credentialed request needs it.
 	h.Set("Access-Control-Allow-Origin", origin)
+	if listed {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	return true
@@ -96,13 +102,14 @@ func containsFold(list []string, s string) bool {
 
 var errTooMany = &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second, Err: errors.New("push: subscriber limit reached")}
 
-// serveStream opens one page's event stream. On HTTP/1.x it takes the
-// connection over from net/http and returns: the stream then costs no
-// goroutine while idle, and a writer goroutine runs only while events wait.
+// serveStream opens one page's event stream, until tokenExpiry when it is
+// set. On HTTP/1.x it takes the connection over from net/http and returns:
+// the stream then costs no goroutine while idle, and a writer goroutine
+// runs only while events wait.
 // Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) this
 // goroutine holds the stream until the page goes, the broker drops it, or
 // the broker shuts down.
-func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string) {
+func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time) {
 	pageID := r.URL.Query().Get("pageID")
 	if pageID != "" && !gateway.ValidVisitID(pageID) {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "pageID must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
@@ -124,6 +131,7 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		gateway.WriteError(w, err)
 		return
 	}
+	b.watchToken(s, tokenExpiry)
 	frames := append([][]byte{b.retryFrame}, initial...)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

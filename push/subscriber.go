@@ -17,6 +17,7 @@ type subscriber struct {
 	queue   [][]byte // frames waiting for the writer
 	writing bool     // a writer goroutine is draining queue
 	dead    bool     // dropped: nothing more is written
+	ending  bool     // its last frame is queued: dropped once it is written
 	idle    sync.Cond
 	sink    sink
 }
@@ -45,7 +46,7 @@ func (b *Broker) send(s *subscriber, id string, frame []byte) {
 // full, a browser that does not keep up, is dropped.
 func (b *Broker) enqueue(s *subscriber, frame []byte) {
 	s.mu.Lock()
-	if s.dead {
+	if s.dead || s.ending {
 		s.mu.Unlock()
 		return
 	}
@@ -64,6 +65,29 @@ func (b *Broker) enqueue(s *subscriber, frame []byte) {
 	s.mu.Unlock()
 }
 
+// closeWith queues frame as s's last: nothing is queued after it, and s
+// is dropped once it is written, or at once when its queue is full.
+func (b *Broker) closeWith(s *subscriber, frame []byte) {
+	s.mu.Lock()
+	if s.dead || s.ending {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= b.queue {
+		s.mu.Unlock()
+		b.drop(s)
+		return
+	}
+	s.queue = append(s.queue, frame)
+	s.ending = true
+	if !s.writing {
+		s.writing = true
+		b.wg.Add(1)
+		go b.write(s)
+	}
+	s.mu.Unlock()
+}
+
 // write drains s's queue to its stream, then exits. A write that fails or
 // stalls past WriteTimeout drops the subscriber.
 func (b *Broker) write(s *subscriber) {
@@ -74,7 +98,11 @@ func (b *Broker) write(s *subscriber) {
 		if s.dead || len(s.queue) == 0 {
 			s.writing = false
 			s.idle.Broadcast()
+			end := s.ending && !s.dead
 			s.mu.Unlock()
+			if end {
+				b.drop(s)
+			}
 			return
 		}
 		batch := s.queue
