@@ -53,8 +53,8 @@ const (
 // [Options.TokenKeys], found by ID, so that keys rotate without downtime
 // (contract §8.4).
 //
-// Formatting a TokenKey with fmt or log/slog shows its ID, never its
-// Secret; [FormatTokenKey] writes both.
+// Formatting a TokenKey with fmt, log/slog or encoding/json shows its ID,
+// never its Secret; [FormatTokenKey] writes both.
 type TokenKey struct {
 	// ID names the key in each token's header (kid): 1 to 64 characters
 	// of letters, digits, '.', '_' and '-'.
@@ -116,6 +116,13 @@ func (k TokenKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.String()) }
 
 // LogValue logs the key's ID, and never its secret.
 func (k TokenKey) LogValue() slog.Value { return slog.GroupValue(slog.String("id", k.ID)) }
+
+// MarshalJSON writes {"id":…}, and never the secret, so that a key inside
+// a value that is logged as JSON stays secret. Store a key as
+// [FormatTokenKey] writes it.
+func (k TokenKey) MarshalJSON() ([]byte, error) {
+	return append(jsonscan.AppendString([]byte(`{"id":`), k.ID), '}'), nil
+}
 
 var errKeyID = errors.New("push: a token key's ID is 1-64 characters of letters, digits, '.', '_' and '-'")
 
