@@ -5,11 +5,23 @@
  * Automatic use:
  *   <script src="/notification/visitor.js" data-visit-id="VISIT" data-page-id="PAGE"></script>
  *
+ * With visitor tokens (contract §8), the page's server renders a token, and the
+ * URL where the page gets a new one when it expires:
+ *   <script src="/notification/visitor.js" data-visit-id="VISIT" data-page-id="PAGE"
+ *           data-token="TOKEN" data-token-url="/gwe-token?page=PAGE"></script>
+ *
  * Manual use (the page calls it, for example once it knows the visitID):
  *   const conn = GWE.connect({
  *     visitID: "VISIT",            // required
  *     pageID: "PAGE",              // optional: only invitations for this page or for every page
  *     base: "/notification",       // optional: where the broker is mounted (default: next to this script)
+ *     token: "TOKEN",              // optional: the visitor token the page's server rendered
+ *     refreshToken: async () => (await fetch("/gwe-token")).text(),
+ *                                  // optional: returns a new token (or a promise of one), called
+ *                                  //   when the token expires, and first if there is no token
+ *     tokenURL: "/gwe-token",      // optional, instead of refreshToken: where to GET a new token
+ *                                  //   (the body is the token), with the page's cookies
+ *     withCredentials: false,      // optional: send cookies to a broker on another origin
  *     show(invitation, answer) {}, // optional: your own rendering; call answer("accepted", "chat"),
  *                                  //   answer("rejected") or answer("timeout")
  *     hide(interactionID, reason) {}, // optional: remove your rendering (reasons below)
@@ -38,9 +50,17 @@
  *
  * onStatus(state) hears each change of the stream: "connected" once it is
  * open, "reconnecting" while the browser retries a lost connection (it
- * resumes where it left off), "gone" when the browser has given up (the
- * server refused the stream, for example while shutting down) or the page
- * called close().
+ * resumes where it left off) or the page gets a new token, "gone" when the
+ * browser has given up (the server refused the stream twice in a row, for
+ * example while shutting down) or the page called close().
+ *
+ * Tokens: the broker ends a stream whose token expires with a
+ * "token-expired" event (onEvent hears it). The script then gets a new
+ * token (refreshToken, or tokenURL) and reconnects with it, telling
+ * the broker the last invitation it had, so that nothing pending is lost
+ * and nothing shown is sent again. A stream the broker refuses (a token
+ * that expired while the page slept, say) is retried once the same way.
+ * Dispositions carry the token in an Authorization header.
  */
 (function () {
   "use strict";
@@ -131,6 +151,13 @@
     // "toString" is an interactionID like any other.
     var shown = Object.create(null);
     var state = "";
+    var token = opts.token || "";
+    var renewable = typeof opts.refreshToken === "function" || !!opts.tokenURL;
+    var lastID = "";    // the newest invitation this page was sent
+    var es = null;      // the current EventSource
+    var closed = false; // the page called close()
+    var refused = 0;    // streams refused since one last opened
+    var wait = 0;       // the delay before the next try to get a token, ms
 
     function remove(id, reason) {
       if (!(id in shown)) return false;
@@ -140,14 +167,25 @@
       return true;
     }
 
-    function post(id, result, channel) {
+    // post sends the visitor's answer. Refused for its token (it expired
+    // before the stream's did, or while a new one was on its way), it is
+    // sent once more with a new token.
+    function post(id, result, channel, retried) {
       var body = JSON.stringify({ interactionID: id, result: result, channel: channel || undefined });
+      var headers = { "Content-Type": "application/json" };
+      if (token) headers.Authorization = "Bearer " + token;
       return fetch(visitURL + "/disposition", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: headers,
         body: body,
         keepalive: true,
-        credentials: "same-origin",
+        credentials: opts.withCredentials ? "include" : "same-origin",
+      }).then(function (r) {
+        if (r.status !== 401 || !renewable || retried) return;
+        return newToken().then(function (t) {
+          if (typeof t === "string" && t.trim()) token = t.trim();
+          return post(id, result, channel, true);
+        });
       }).catch(function () {});
     }
 
@@ -165,37 +203,98 @@
       onStatus(s);
     }
 
-    var url = visitURL + (opts.pageID ? "?pageID=" + encodeURIComponent(opts.pageID) : "");
-    var es = new EventSource(url);
-    es.addEventListener("open", function () { status("connected"); });
-    es.addEventListener("error", function () {
-      status(es.readyState === EventSource.CLOSED ? "gone" : "reconnecting");
-    });
-    es.addEventListener("engage", function (e) {
-      var inv;
-      try { inv = JSON.parse(e.data); } catch (err) { return; }
-      onEvent("engage", inv);
-      if (inv.interactionID in shown) return;
-      var left = Date.parse(inv.expiresAt) - Date.now();
-      if (!(left > 0)) return;
-      shown[inv.interactionID] = setTimeout(function () {
-        answered(inv.interactionID, "timeout");
-      }, left);
-      show(inv, function answer(result, channel) {
-        answered(inv.interactionID, result, channel);
+    // newToken resolves to a fresh token from refreshToken or tokenURL.
+    function newToken() {
+      if (typeof opts.refreshToken === "function") return Promise.resolve().then(opts.refreshToken);
+      return fetch(opts.tokenURL, { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+        if (!r.ok) throw new Error("GWE: " + opts.tokenURL + " answered " + r.status);
+        return r.text();
       });
-    });
-    es.addEventListener("cancel", function (e) {
-      var data;
-      try { data = JSON.parse(e.data); } catch (err) { return; }
-      onEvent("cancel", data);
-      remove(data.interactionID, data.reason);
-    });
-    // EventSource reconnects by itself and sends Last-Event-ID, so the
-    // broker does not send again what this page already shows.
+    }
+
+    // renew gets a new token and opens a stream with it; while the token
+    // cannot be had it tries again, waiting twice as long each time (at
+    // most 30 s).
+    function renew(first) {
+      if (!first) status("reconnecting");
+      newToken().then(function (t) {
+        if (closed) return;
+        if (typeof t !== "string" || !t.trim()) throw new Error("GWE: the token is empty");
+        token = t.trim();
+        wait = 0;
+        open();
+      }).catch(function () {
+        if (closed) return;
+        wait = Math.min(wait ? wait * 2 : 1000, 30000);
+        setTimeout(function () { if (!closed) renew(); }, wait);
+      });
+    }
+
+    function open() {
+      var query = [];
+      if (opts.pageID) query.push("pageID=" + encodeURIComponent(opts.pageID));
+      // A new EventSource sends no Last-Event-ID: the query carries it.
+      if (lastID) query.push("lastEventId=" + encodeURIComponent(lastID));
+      if (token) query.push("token=" + encodeURIComponent(token));
+      var source = new EventSource(visitURL + (query.length ? "?" + query.join("&") : ""),
+        { withCredentials: !!opts.withCredentials });
+      es = source;
+      source.addEventListener("open", function () {
+        refused = 0;
+        status("connected");
+      });
+      source.addEventListener("error", function () {
+        if (source !== es) return;
+        if (source.readyState !== EventSource.CLOSED) {
+          status("reconnecting"); // EventSource retries by itself
+          return;
+        }
+        // Refused: with a token that expired meanwhile, a new one opens
+        // it. Refused again, the script gives up.
+        if (renewable && refused++ === 0) renew();
+        else status("gone");
+      });
+      source.addEventListener("token-expired", function () {
+        source.close();
+        onEvent("token-expired", {});
+        if (renewable) renew();
+        else status("gone");
+      });
+      source.addEventListener("engage", function (e) {
+        var inv;
+        try { inv = JSON.parse(e.data); } catch (err) { return; }
+        if (e.lastEventId) lastID = e.lastEventId;
+        onEvent("engage", inv);
+        if (inv.interactionID in shown) return;
+        var left = Date.parse(inv.expiresAt) - Date.now();
+        if (!(left > 0)) return;
+        shown[inv.interactionID] = setTimeout(function () {
+          answered(inv.interactionID, "timeout");
+        }, left);
+        show(inv, function answer(result, channel) {
+          answered(inv.interactionID, result, channel);
+        });
+      });
+      source.addEventListener("cancel", function (e) {
+        var data;
+        try { data = JSON.parse(e.data); } catch (err) { return; }
+        onEvent("cancel", data);
+        remove(data.interactionID, data.reason);
+      });
+      // EventSource reconnects by itself after a network error and sends
+      // Last-Event-ID, so the broker does not send again what this page
+      // already shows.
+    }
+
+    if (!token && renewable) renew(true);
+    else open();
     return {
-      close: function () { es.close(); status("gone"); },
-      source: es,
+      close: function () {
+        closed = true;
+        if (es) es.close();
+        status("gone");
+      },
+      get source() { return es; },
     };
   }
 
@@ -203,7 +302,8 @@
 
   if (script && script.dataset && script.dataset.visitId) {
     var start = function () {
-      connect({ visitID: script.dataset.visitId, pageID: script.dataset.pageId });
+      var d = script.dataset;
+      connect({ visitID: d.visitId, pageID: d.pageId, token: d.token, tokenURL: d.tokenUrl });
     };
     if (document.body) start();
     else document.addEventListener("DOMContentLoaded", start);
