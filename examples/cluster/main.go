@@ -10,6 +10,13 @@
 // page's curl lines engage its visit through the first instance, and the
 // first instance's page through the second. Dispositions are logged by the
 // instance whose page answered.
+//
+// Like the demo, it is secure by default: engage and noengage take HTTP
+// Basic credentials (-user, -password, or $GATEWAY_USER and
+// $GATEWAY_PASSWORD; the user engage and a random password, printed at
+// start, when unset), and the browser side takes visitor tokens signed
+// with one key that every instance shares (-token-key or
+// $GATEWAY_TOKEN_KEY; random when unset). -insecure turns both off.
 package main
 
 import (
@@ -38,6 +45,9 @@ type Config struct {
 	Addrs   []string // one listen address per instance
 	NATSURL string   // empty: start an embedded NATS server
 	Log     *slog.Logger
+	// Security holds the engage credentials and the token key every
+	// instance shares, or says the cluster is insecure.
+	Security shop.Security
 }
 
 // Cluster is a running cluster.
@@ -94,22 +104,26 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		if err != nil {
 			return c, err
 		}
-		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log, Push: push.Options{
+		po := push.Options{
 			Logger: log,
 			OnDisposition: func(ctx context.Context, d push.Disposition) {
 				log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
 			},
-		}})
+		}
+		cfg.Security.Apply(&po)
+		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log, Push: po})
 		if err != nil {
 			nc.Close()
 			return c, err
 		}
-		gw := gateway.NewHandler(f, &gateway.Options{Logger: log})
+		gw := gateway.NewHandler(f, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
 		mux.Handle("/backend/data/gateway/", gw)
 		mux.Handle("/notification/", f.Broker())
-		mux.Handle("GET /{$}", shop.Page(c.URLs[(i+1)%len(c.URLs)]))
+		mux.Handle("GET /{$}", s.Page())
+		mux.Handle("GET "+shop.TokenPath, s.Token())
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		// Stopped in reverse: instances first, then NATS.
@@ -135,15 +149,22 @@ func main() {
 	natsURL := flag.String("nats", "", "NATS server URL; empty starts an embedded server")
 	addr1 := flag.String("addr1", "127.0.0.1:8081", "listen address of instance 1")
 	addr2 := flag.String("addr2", "127.0.0.1:8082", "listen address of instance 2")
+	security := shop.SecurityFlags(flag.CommandLine)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	sec, err := security()
+	if err != nil {
+		log.Error("cluster", "err", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, NATSURL: *natsURL, Log: log})
+	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, NATSURL: *natsURL, Log: log, Security: sec})
 	if err != nil {
 		log.Error("cluster", "err", err)
 		os.Exit(1)
 	}
+	sec.Announce(log)
 	for _, u := range c.URLs {
 		fmt.Println(u)
 	}

@@ -12,17 +12,25 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/engagekit/gateway/examples/internal/shop"
+	"github.com/engagekit/gateway/push"
 )
 
 // TestClusterDeliversAcrossInstances starts the cluster as main does, with
 // its embedded NATS server: each instance's page engages through the other,
-// an engage through instance 1 reaches a stream on instance 2, and the
-// visitor's answer there is logged by instance 2.
+// an engage through instance 1 (with the engage credentials) reaches a
+// stream on instance 2 (opened with a visitor token that instance 1's key
+// signed: the instances share it), and the visitor's answer there is
+// logged by instance 2. Without credentials, or without a token, nothing
+// is let in.
 func TestClusterDeliversAcrossInstances(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var logged syncBuffer
-	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	key, _ := push.NewTokenKey("k1")
+	sec := shop.Security{User: "ors", Password: "secret", TokenKey: &key}
+	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Log: slog.New(slog.NewTextHandler(&logged, nil)), Security: sec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +50,36 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		}
 	}
 
-	stream, err := http.Get(c.URLs[1] + "/notification/v-1")
+	// Nothing is let in without its credentials.
+	for _, r := range []struct{ method, url string }{
+		{"GET", c.URLs[1] + "/notification/v-1"},
+		{"POST", c.URLs[0] + "/server/data/gateway/engage?ixnProfile=" + url.QueryEscape(`{"interactionID":"i-0","visitID":"v-1","channels":["chat"]}`)},
+	} {
+		req, _ := http.NewRequest(r.method, r.url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("%s %s without credentials: %d, want 401", r.method, r.url, resp.StatusCode)
+		}
+	}
+
+	token, err := push.MintToken(key, push.TokenClaims{VisitID: "v-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	stream, err := http.Get(c.URLs[1] + "/notification/v-1?token=" + token)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("stream on instance 2: %v %v", err, stream)
+	}
 	defer stream.Body.Close()
-	resp, err := http.PostForm(c.URLs[0]+"/server/data/gateway/engage",
-		url.Values{"ixnProfile": {`{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`}})
+	req, _ := http.NewRequest("POST", c.URLs[0]+"/server/data/gateway/engage",
+		strings.NewReader(url.Values{"ixnProfile": {`{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("ors", "secret")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("engage on instance 1: %v %v", err, resp)
 	}
@@ -72,8 +103,11 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 		t.Fatal("no engage event on instance 2")
 	}
 
-	resp, err = http.Post(c.URLs[1]+"/notification/v-1/disposition", "application/json",
+	req, _ = http.NewRequest("POST", c.URLs[1]+"/notification/v-1/disposition",
 		strings.NewReader(`{"interactionID":"i-1","result":"accepted","channel":"chat"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("disposition on instance 2: %v %v", err, resp)
 	}

@@ -4,11 +4,27 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
+
+// Config configures the demo's server.
+type Config struct {
+	// Log receives the demo's log, and the broker's unless Push names a
+	// Logger.
+	Log *slog.Logger
+	// Push is the broker's options; Security sets its token options.
+	Push push.Options
+	// Security holds the engage credentials and the token key, or says
+	// the demo is insecure.
+	Security shop.Security
+	// TokenTTL is the lifetime of the page's tokens; zero means
+	// push.DefaultTokenTTL.
+	TokenTTL time.Duration
+}
 
 // Demo is the demo's server: the GWE endpoints, the browser delivery and
 // the shop page, on one mux.
@@ -17,14 +33,11 @@ type Demo struct {
 	Handler http.Handler
 }
 
-// NewDemo builds the demo's server around a broker configured by opts (nil:
-// the defaults). The broker logs to log unless opts names a Logger; each
-// disposition is logged, then passed to opts.OnDisposition when it is set.
-func NewDemo(log *slog.Logger, opts *push.Options) *Demo {
-	var po push.Options
-	if opts != nil {
-		po = *opts
-	}
+// NewDemo builds the demo's server. Each disposition is logged, then
+// passed to cfg.Push.OnDisposition when it is set.
+func NewDemo(cfg Config) *Demo {
+	log := cfg.Log
+	po := cfg.Push
 	if po.Logger == nil {
 		po.Logger = log
 	}
@@ -35,12 +48,15 @@ func NewDemo(log *slog.Logger, opts *push.Options) *Demo {
 			then(ctx, d)
 		}
 	}
+	cfg.Security.Apply(&po)
 	b := push.NewBroker(&po)
-	gw := gateway.NewHandler(b, &gateway.Options{Logger: log})
+	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+	s := shop.New(shop.Config{User: cfg.Security.User, TokenKey: cfg.Security.TokenKey, TokenTTL: cfg.TokenTTL})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", gw)  // GWE 8.5 paths
 	mux.Handle("/backend/data/gateway/", gw) // GWE 8.1.2 paths
 	mux.Handle("/notification/", b)
-	mux.Handle("GET /{$}", shop.Page("")) // the curl lines engage this server
+	mux.Handle("GET /{$}", s.Page()) // the curl lines engage this server
+	mux.Handle("GET "+shop.TokenPath, s.Token())
 	return &Demo{Broker: b, Handler: mux}
 }

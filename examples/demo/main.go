@@ -10,6 +10,14 @@
 // and the shop at /. The page prints the curl lines that engage and cancel
 // it; dispositions are logged. It prints its URL once it listens; a port
 // that is taken is reported alone, with exit status 1.
+//
+// It is secure by default: engage and noengage take HTTP Basic
+// credentials (-user and -password, or $GATEWAY_USER and
+// $GATEWAY_PASSWORD; the user engage and a random password, printed at
+// start, when unset), and the browser side takes the visitor tokens the
+// shop page is rendered with (signed with -token-key or
+// $GATEWAY_TOKEN_KEY, ID:BASE64SECRET; a random key when unset). -insecure
+// turns both off, for local experiments only.
 package main
 
 import (
@@ -28,14 +36,21 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (\":8080\" listens on every interface)")
+	security := shop.SecurityFlags(flag.CommandLine)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	sec, err := security()
+	if err != nil {
+		log.Error("demo", "err", err)
+		os.Exit(2)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Error("demo: cannot listen", "err", err)
 		os.Exit(1)
 	}
-	d := NewDemo(log, nil)
+	sec.Announce(log)
+	d := NewDemo(Config{Log: log, Security: sec})
 	srv := &http.Server{Handler: d.Handler, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
