@@ -4,16 +4,23 @@
 //	engagectl engage -visit VISIT [-channels chat,callback] [-interaction ID] [-title T] [-message M]
 //	                 [-page PAGE] [-lang en] [-expires SECONDS] [common flags]
 //	engagectl cancel -visit VISIT -interaction ID [-reason R] [common flags]
+//	engagectl token -visit VISIT [-page PAGE] [-ttl 10m] [-key ID:SECRET]
 //
-// The common flags: -url is the server's base URL (default
+// engagectl token prints a visitor token (package push, contract §8) that
+// opens the visit's stream and answers its invitations, signed with -key or
+// the environment variable ENGAGECTL_TOKEN_KEY: the key's ID, a colon, and
+// its secret in base64 (at least 32 bytes), as push.ParseTokenKey reads it.
+//
+// The common flags of engage and cancel: -url is the server's base URL (default
 // http://127.0.0.1:8080); -paths picks the path family (/server/data/gateway
 // for 8.5, /backend/data/gateway for 8.1.2); -user and -password, or the
 // environment variables ENGAGECTL_USER and ENGAGECTL_PASSWORD, send HTTP
 // Basic credentials; -json prints the answer as JSON; -timeout bounds the
 // call, retries included.
 //
-// engagectl -h, engagectl engage -h and engagectl cancel -h print every flag
-// with its doc and default, and the environment variables, on stdout.
+// engagectl -h, engagectl engage -h, engagectl cancel -h and engagectl token
+// -h print every flag with its doc and default, and the environment
+// variables, on stdout.
 //
 // Exit codes:
 //
@@ -35,10 +42,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/push"
 )
 
 const (
@@ -55,15 +64,17 @@ func main() {
 const synopsis = `usage:
   engagectl engage -visit VISIT [-channels chat,callback] [flags]
   engagectl cancel -visit VISIT -interaction ID [flags]
-  engagectl [engage | cancel] -h    every flag, its doc and default
+  engagectl token -visit VISIT [-page PAGE] [-ttl 10m] [-key ID:SECRET]
+  engagectl [engage | cancel | token] -h    every flag, its doc and default
 `
 
 // environment and exitCodes end every help text. exitCodes is also in the
 // package doc; a test checks that they agree.
 const (
 	environment = `Environment:
-  ENGAGECTL_USER      HTTP Basic user, when -user is not given
-  ENGAGECTL_PASSWORD  HTTP Basic password, when -password is not given
+  ENGAGECTL_USER       HTTP Basic user, when -user is not given
+  ENGAGECTL_PASSWORD   HTTP Basic password, when -password is not given
+  ENGAGECTL_TOKEN_KEY  the token key, ID:SECRET with SECRET in base64, when -key is not given
 `
 	exitCodes = `Exit codes:
   0  OK
@@ -83,13 +94,24 @@ type config struct {
 	page, lang                  string
 	expires                     int
 	reason                      string
+	key                         string
+	ttl                         time.Duration
 }
 
-// flags declares the flags of op ("engage" or "cancel") into c.
+// commands are engagectl's commands, in the order help lists them.
+var commands = []string{"engage", "cancel", "token"}
+
+// flags declares the flags of op (one of commands) into c.
 func flags(op string, c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("engagectl "+op, flag.ContinueOnError)
 	fs.Usage = func() {} // run prints help and usage itself
 	fs.StringVar(&c.visit, "visit", "", "the visitID (required)")
+	if op == "token" {
+		fs.StringVar(&c.page, "page", "", "the pageID: the token opens that page's streams only; empty: every page of the visit")
+		fs.DurationVar(&c.ttl, "ttl", push.DefaultTokenTTL, "how long the token is valid")
+		fs.StringVar(&c.key, "key", "", "the signing key, ID:SECRET with SECRET in base64 (default $ENGAGECTL_TOKEN_KEY)")
+		return fs
+	}
 	if op == "engage" {
 		fs.StringVar(&c.interaction, "interaction", "", "the interactionID; a random one when empty")
 		fs.StringVar(&c.channels, "channels", "chat", "the channels offered, comma-separated")
@@ -113,8 +135,8 @@ func flags(op string, c *config) *flag.FlagSet {
 
 // help writes the help of op, or of both commands when op is empty.
 func help(w io.Writer, op string) {
-	fmt.Fprint(w, "engagectl calls the engage and noengage endpoints of a GWE gateway.\n\n", synopsis)
-	for _, o := range []string{"engage", "cancel"} {
+	fmt.Fprint(w, "engagectl calls the engage and noengage endpoints of a GWE gateway, and mints visitor tokens.\n\n", synopsis)
+	for _, o := range commands {
 		if op != "" && op != o {
 			continue
 		}
@@ -145,9 +167,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		help(stdout, "")
 		return exitOK
-	case "engage", "cancel":
 	default:
-		return usageError(stderr, "unknown command %q", op)
+		if !slices.Contains(commands, op) {
+			return usageError(stderr, "unknown command %q", op)
+		}
 	}
 	var c config
 	fs := flags(op, &c)
@@ -161,6 +184,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, "unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if op == "token" {
+		return mintToken(c, stdout, stderr)
 	}
 	family := map[string]gateway.PathFamily{"8.5": gateway.Paths85, "8.1.2": gateway.Paths812}[c.paths]
 	if family == "" {
@@ -199,6 +225,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = client.Cancel(ctx, &gateway.CancelData{InteractionID: id, VisitID: c.visit, Reason: c.reason})
 	}
 	return report(stdout, stderr, c.asJSON, id, err)
+}
+
+// mintToken prints the token c asks for.
+func mintToken(c config, stdout, stderr io.Writer) int {
+	if c.visit == "" {
+		return usageError(stderr, "token needs -visit")
+	}
+	if c.ttl <= 0 {
+		return usageError(stderr, "-ttl must be positive")
+	}
+	text := cmp.Or(c.key, os.Getenv("ENGAGECTL_TOKEN_KEY"))
+	if text == "" {
+		return usageError(stderr, "token needs -key or $ENGAGECTL_TOKEN_KEY")
+	}
+	key, err := push.ParseTokenKey(text)
+	if err != nil {
+		return usageError(stderr, "-key or $ENGAGECTL_TOKEN_KEY: %v", err)
+	}
+	now := time.Now()
+	token, err := push.MintToken(key, push.TokenClaims{VisitID: c.visit, PageID: c.page, IssuedAt: now, Expiry: now.Add(c.ttl)})
+	if err != nil {
+		fmt.Fprintf(stderr, "engagectl: %v\n", err)
+		return exitFault
+	}
+	fmt.Fprintln(stdout, token)
+	return exitOK
 }
 
 // report prints the outcome and returns the exit code.

@@ -13,8 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/push"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -144,21 +146,24 @@ func TestHelp(t *testing.T) {
 	common := []string{"-url", "-paths", "-user", "-password", "-json", "-timeout", "-visit", "-interaction"}
 	engageOnly := []string{"-channels", "-title", "-message", "-page", "-lang", "-expires"}
 	defaults := []string{`(default "http://127.0.0.1:8080")`, `(default "8.5")`, `(default 10s)`, `(default $ENGAGECTL_USER)`, `(default $ENGAGECTL_PASSWORD)`}
+	tokenOnly := []string{"-key", "-ttl"}
+	all := append(append(append(common, engageOnly...), "-reason"), tokenOnly...)
 	for _, tc := range []struct {
 		args       []string
 		want, not  []string // flags
 		wantOthers []string // other substrings
 	}{
-		{[]string{"-h"}, append(append(common, engageOnly...), "-reason"), nil, append(defaults, `(default "chat")`, "Exit codes:")},
-		{[]string{"--help"}, append(append(common, engageOnly...), "-reason"), nil, defaults},
-		{[]string{"help"}, append(append(common, engageOnly...), "-reason"), nil, defaults},
-		{[]string{"engage", "-h"}, append(common, engageOnly...), []string{"-reason"}, append(defaults, `(default "chat")`)},
-		{[]string{"cancel", "-help"}, append(common, "-reason"), engageOnly, defaults},
-		{[]string{"engage", "-visit", "v", "-h"}, append(common, engageOnly...), []string{"-reason"}, defaults},
+		{[]string{"-h"}, all, nil, append(defaults, `(default "chat")`, "(default 10m0s)", "(default $ENGAGECTL_TOKEN_KEY)", "Exit codes:")},
+		{[]string{"--help"}, all, nil, defaults},
+		{[]string{"help"}, all, nil, defaults},
+		{[]string{"engage", "-h"}, append(common, engageOnly...), append([]string{"-reason"}, tokenOnly...), append(defaults, `(default "chat")`)},
+		{[]string{"cancel", "-help"}, append(common, "-reason"), append(engageOnly, tokenOnly...), defaults},
+		{[]string{"engage", "-visit", "v", "-h"}, append(common, engageOnly...), append([]string{"-reason"}, tokenOnly...), defaults},
+		{[]string{"token", "-h"}, append([]string{"-visit", "-page"}, tokenOnly...), []string{"-url", "-user", "-interaction", "-channels", "-reason"}, []string{"(default 10m0s)", "(default $ENGAGECTL_TOKEN_KEY)"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
-			code, stdout, stderr := engagectl(t, []string{"ENGAGECTL_USER=ors", "ENGAGECTL_PASSWORD=hunter2"}, tc.args...)
+			code, stdout, stderr := engagectl(t, []string{"ENGAGECTL_USER=ors", "ENGAGECTL_PASSWORD=hunter2", "ENGAGECTL_TOKEN_KEY=" + tokenKeyText}, tc.args...)
 			if code != exitOK || stderr != "" {
 				t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
@@ -178,13 +183,13 @@ func TestHelp(t *testing.T) {
 					t.Errorf("flag %s of the other command is listed:\n%s", name, stdout)
 				}
 			}
-			for _, s := range append(tc.wantOthers, "ENGAGECTL_USER ", "ENGAGECTL_PASSWORD ") {
+			for _, s := range append(tc.wantOthers, "ENGAGECTL_USER ", "ENGAGECTL_PASSWORD ", "ENGAGECTL_TOKEN_KEY ") {
 				if !strings.Contains(stdout, s) {
 					t.Errorf("%q is missing:\n%s", s, stdout)
 				}
 			}
-			if strings.Contains(stdout, "hunter2") {
-				t.Errorf("the help shows the password from the environment:\n%s", stdout)
+			if strings.Contains(stdout, "hunter2") || strings.Contains(stdout, tokenKeyText) {
+				t.Errorf("the help shows a secret from the environment:\n%s", stdout)
 			}
 		})
 	}
@@ -286,4 +291,84 @@ func TestAnswersThatAreNotFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tokenKey is the tests' token key, and tokenKeyText as ENGAGECTL_TOKEN_KEY
+// carries it.
+var (
+	tokenKey     = push.TokenKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	tokenKeyText = push.FormatTokenKey(tokenKey)
+)
+
+// TestToken: engagectl token prints a token that the key verifies, for the
+// visit, page and lifetime asked, which a broker requiring tokens takes;
+// without what it needs it is a usage error, and it never shows the key.
+func TestToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    []string
+		code   int
+		claims push.TokenClaims // VisitID, PageID, and Expiry-IssuedAt in Expiry's seconds
+		stderr string
+	}{
+		{"a visit's token, key from the flag", []string{"token", "-visit", "v-1", "-key", tokenKeyText}, nil, 0,
+			push.TokenClaims{VisitID: "v-1", Expiry: time.Unix(int64(push.DefaultTokenTTL/time.Second), 0)}, ""},
+		{"a page's token for a minute, key from the environment", []string{"token", "-visit", "v-1", "-page", "p-1", "-ttl", "1m"}, []string{"ENGAGECTL_TOKEN_KEY=" + tokenKeyText}, 0,
+			push.TokenClaims{VisitID: "v-1", PageID: "p-1", Expiry: time.Unix(60, 0)}, ""},
+		{"the flag over the environment", []string{"token", "-visit", "v-1", "-key", tokenKeyText}, []string{"ENGAGECTL_TOKEN_KEY=k2:nope"}, 0,
+			push.TokenClaims{VisitID: "v-1", Expiry: time.Unix(int64(push.DefaultTokenTTL/time.Second), 0)}, ""},
+		{"no visit", []string{"token", "-key", tokenKeyText}, nil, 2, push.TokenClaims{}, "-visit"},
+		{"no key", []string{"token", "-visit", "v-1"}, nil, 2, push.TokenClaims{}, "ENGAGECTL_TOKEN_KEY"},
+		{"a key too short", []string{"token", "-visit", "v-1", "-key", "k1:c2hvcnRzZWNyZXQ"}, nil, 2, push.TokenClaims{}, "fewer than 32"},
+		{"a key that is not base64", []string{"token", "-visit", "v-1", "-key", "k1:!!notbase64!!"}, nil, 2, push.TokenClaims{}, "base64"},
+		{"a lifetime that is not positive", []string{"token", "-visit", "v-1", "-key", tokenKeyText, "-ttl", "0s"}, nil, 2, push.TokenClaims{}, "-ttl"},
+		{"an invalid visitID", []string{"token", "-visit", "v 1", "-key", tokenKeyText}, nil, 1, push.TokenClaims{}, "VisitID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := engagectl(t, tc.env, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			for _, secret := range []string{"c2hvcnRzZWNyZXQ", "!!notbase64!!", tokenKeyText[3:]} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("the output shows the key:\n%s%s", stdout, stderr)
+				}
+			}
+			if code != 0 {
+				return
+			}
+			c, err := push.VerifyToken(strings.TrimSuffix(stdout, "\n"), []push.TokenKey{tokenKey}, time.Now())
+			if err != nil {
+				t.Fatalf("the token: %v", err)
+			}
+			got := push.TokenClaims{VisitID: c.VisitID, PageID: c.PageID, Expiry: time.Unix(c.Expiry.Unix()-c.IssuedAt.Unix(), 0)}
+			if diff := cmp.Diff(tc.claims, got); diff != "" {
+				t.Errorf("claims (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("a broker requiring tokens takes it", func(t *testing.T) {
+		t.Parallel()
+		b := push.NewBroker(&push.Options{TokenKeys: []push.TokenKey{tokenKey}, RequireToken: true})
+		srv := httptest.NewServer(b)
+		defer func() {
+			b.Shutdown(context.Background())
+			srv.Close()
+		}()
+		_, stdout, _ := engagectl(t, []string{"ENGAGECTL_TOKEN_KEY=" + tokenKeyText}, "token", "-visit", "v-1")
+		req, _ := http.NewRequest("GET", srv.URL+"/notification/v-1", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(stdout))
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("the stream with the token: %d, want 200", resp.StatusCode)
+		}
+	})
 }
