@@ -22,13 +22,14 @@ type CancelData struct {
 	Extra map[string]json.RawMessage `json:"-" validate:"-"`
 }
 
-// Validate checks c against the rules of contract §4. It returns nil or a
-// [*ValidationError].
+// Validate checks c against the rules of contract §4: the validator tags
+// above, and that each value of Extra is one JSON value (rule "json"). It
+// returns nil or a [*ValidationError].
 func (c *CancelData) Validate() error {
 	if c == nil {
 		return &ValidationError{Object: paramCancel, Fields: []FieldError{{Rule: "required", Message: paramCancel + " is required"}}}
 	}
-	return validateStruct(paramCancel, c)
+	return validateStruct(paramCancel, c, rawErrors(nil, c.Extra, cancelKeys)...)
 }
 
 // UnmarshalJSON decodes a cancelData object strictly, as

@@ -2,16 +2,22 @@ package gateway
 
 import (
 	"encoding/json"
+	"math"
+	"reflect"
 	"strconv"
+
+	"github.com/engagekit/gateway/internal/rules"
 )
 
-// Limits of contract §3 that shape decoding as well as validation.
-const (
-	// MaxChannels is the most channels a Profile may list.
-	MaxChannels = 8
-	// MaxExpiresIn is the longest expiresIn, in seconds.
-	MaxExpiresIn = 1800
-)
+// channelsKept is how many channels the decoder keeps of a list: one more
+// than the tag of Profile.Channels allows, enough for validation to report
+// too many without holding them all.
+var channelsKept = func() int {
+	if n, ok := rules.Max(reflect.TypeFor[Profile](), "Channels"); ok {
+		return n + 1
+	}
+	return math.MaxInt
+}()
 
 // Profile is the ixnProfile object of an engage request (contract §3): what
 // to show to which visit. Decode one with [json.Unmarshal] or receive it from
@@ -64,13 +70,16 @@ type Invitation struct {
 	URL string `json:"url,omitempty" validate:"omitempty,max=2048,httpurl"`
 }
 
-// Validate checks p against the rules of contract §3. It returns nil or a
-// [*ValidationError] listing every broken rule by JSON field name.
+// Validate checks p against the rules of contract §3: the validator tags
+// above, and that UserData, when set, is a JSON object (rule "object") and
+// each value of Extra one JSON value (rule "json"), as the [Handler] reads
+// them. It returns nil or a [*ValidationError] listing every broken rule by
+// JSON field name.
 func (p *Profile) Validate() error {
 	if p == nil {
 		return &ValidationError{Object: paramProfile, Fields: []FieldError{{Rule: "required", Message: paramProfile + " is required"}}}
 	}
-	return validateStruct(paramProfile, p)
+	return validateStruct(paramProfile, p, rawErrors(p.UserData, p.Extra, profileKeys)...)
 }
 
 // UnmarshalJSON decodes an ixnProfile object strictly: the text must be one
@@ -97,7 +106,7 @@ func (p *Profile) decode(text string) error {
 		case "pageID":
 			return o.str(key, &p.PageID)
 		case "channels":
-			return o.strs(key, &p.Channels, MaxChannels+1)
+			return o.strs(key, &p.Channels, channelsKept)
 		case "language":
 			return o.str(key, &p.Language)
 		case "expiresIn":

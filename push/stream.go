@@ -5,11 +5,20 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/internal/rules"
+)
+
+// The visitID in a stream's path and the pageID in its query obey the
+// rules of the Profile fields they match.
+var (
+	visitIDRule = rules.FieldOf(reflect.TypeFor[gateway.Profile](), "VisitID")
+	pageIDRule  = rules.FieldOf(reflect.TypeFor[gateway.Profile](), "PageID")
 )
 
 // ServeHTTP serves the browser side, routed by the path's last segments so
@@ -23,8 +32,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, isDisposition := strings.CutSuffix(path, "/disposition")
 	visitID := rest[strings.LastIndexByte(rest, '/')+1:]
-	if !gateway.ValidVisitID(visitID) {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrNotFound, Message: "no such visit; a visitID is 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+	if broken := visitIDRule.Check(visitID); broken != nil {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrNotFound, Message: "no such visit: " + broken.Message})
 		return
 	}
 	if !b.allowOrigin(w, r) {
@@ -104,8 +113,8 @@ var errTooMany = &gateway.UnavailableError{RetryAfter: 5 * time.Second, Err: err
 // the broker shuts down.
 func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string) {
 	pageID := r.URL.Query().Get("pageID")
-	if pageID != "" && !gateway.ValidVisitID(pageID) {
-		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: "pageID must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+	if broken := pageIDRule.Check(pageID); broken != nil {
+		gateway.WriteError(w, &gateway.RequestError{Err: gateway.ErrBadRequest, Message: broken.Message})
 		return
 	}
 	// EventSource sends Last-Event-ID when it reconnects; a page that

@@ -9,8 +9,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"net/http"
-
-	"github.com/engagekit/gateway"
+	"strings"
 )
 
 //go:embed shop.html
@@ -27,7 +26,7 @@ const visitCookie = "gwe_visit"
 func Page() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		visitID := ""
-		if c, err := r.Cookie(visitCookie); err == nil && gateway.ValidVisitID(c.Value) {
+		if c, err := r.Cookie(visitCookie); err == nil && minted(c.Value) {
 			visitID = c.Value
 		} else {
 			visitID = "visit-" + randomHex(8)
@@ -41,6 +40,14 @@ func Page() http.Handler {
 		}
 		page.Execute(w, map[string]string{"VisitID": visitID, "Base": scheme + "://" + r.Host})
 	})
+}
+
+// minted reports whether v is a visitID this page made: "visit-" and 16
+// hex digits. Any other cookie is replaced.
+func minted(v string) bool {
+	h, ok := strings.CutPrefix(v, "visit-")
+	_, err := hex.DecodeString(h)
+	return ok && len(h) == 16 && err == nil
 }
 
 func randomHex(n int) string {
