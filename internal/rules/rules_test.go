@@ -90,7 +90,7 @@ func TestMessages(t *testing.T) {
 }
 
 type named struct {
-	ID   string  `json:"interactionID" validate:"required,max=4,gweid"`
+	ID   string `json:"interactionID" validate:"required,max=4,gweid"`
 	Next *struct {
 		Page string `json:"pageID" validate:"omitempty,gweid"`
 	} `json:"next"`
