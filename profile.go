@@ -42,7 +42,8 @@ type Profile struct {
 	// a custom widget's name): 1–8 unique entries of 1–32 characters of
 	// [a-z0-9_-]. Required.
 	Channels []string `json:"channels" validate:"required,min=1,max=8,unique,dive,required,max=32,channel"`
-	// Language is an optional BCP 47 tag ("en", "fr-CA").
+	// Language is an optional BCP 47 tag ("en", "fr-CA") of at most 35
+	// characters.
 	Language string `json:"language,omitempty" validate:"omitempty,max=35,bcp47_language_tag"`
 	// ExpiresIn is how long the invitation stays live, in seconds, 1–1800.
 	// Zero means the deliverer's default (30 s in package push).
@@ -66,7 +67,8 @@ type Invitation struct {
 	Title string `json:"title,omitempty" validate:"max=200"`
 	// Message is the body text, at most 2000 characters.
 	Message string `json:"message,omitempty" validate:"max=2000"`
-	// URL is the absolute http or https URL of a custom invitation template.
+	// URL is the absolute http or https URL of a custom invitation template,
+	// at most 2048 characters.
 	URL string `json:"url,omitempty" validate:"omitempty,max=2048,httpurl"`
 }
 
