@@ -317,3 +317,23 @@ func TestFieldDocsFollowTheTags(t *testing.T) {
 		t.Errorf("checked %d field comments; the scan has lost them", checked)
 	}
 }
+
+// BenchmarkFastPath measures the compiled tags on the profile of
+// BenchmarkEngage, its language known.
+func BenchmarkFastPath(b *testing.B) {
+	var p Profile
+	if err := p.decode(`{"interactionID":"0001Ba8MHP5U000A","visitID":"f24c60f6-0728-4f3d-b8b4-1e7bad2dc8a3",` +
+		`"pageID":"5c911f90-3fa3-11e2-aee5-00505625a04f","channels":["chat","callback"],"language":"en",` +
+		`"invitation":{"title":"Need a hand?","message":"An agent can help you finish your order."},` +
+		`"userData":{"segment":"gold","cartValue":129.5}}`); err != nil {
+		b.Fatal(err)
+	}
+	var langs langCache
+	learnProfile(&p, &langs)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !fastValidProfile(&p, &langs) {
+			b.Fatal("refused")
+		}
+	}
+}

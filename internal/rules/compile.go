@@ -22,9 +22,6 @@ import (
 // check reports whether v certainly passes the rules it was compiled from.
 type check func(v reflect.Value, m memo) bool
 
-// strCheck is a check of a string.
-type strCheck func(s string, m memo) bool
-
 // memo answers bcp47_language_tag, the one rule too dear to run on each
 // request (a registry lookup in golang.org/x/text), from the tags the
 // validator accepted before.
@@ -189,8 +186,10 @@ func (c *compiler) structCheck(t reflect.Type, path string) check {
 	}
 	c.seen[t] = true
 	defer delete(c.seen, t)
+	// A string field, the common case, runs its rule without a closure.
 	type field struct {
 		index int
+		str   strRule
 		check check
 	}
 	var fields []field
@@ -201,13 +200,20 @@ func (c *compiler) structCheck(t reflect.Type, path string) check {
 		if (!f.IsExported() && !f.Anonymous) || tag == "-" {
 			continue
 		}
-		fc, err := c.value(f.Type, splitTag(tag), path+"."+f.Name)
-		if err != nil {
-			c.fallbacks = append(c.fallbacks, path+"."+f.Name+": "+err.Error())
-			fc = never
+		var fc check
+		var str strRule
+		var err error
+		if f.Type.Kind() == reflect.String {
+			str, err = compileString(splitTag(tag))
+		} else {
+			fc, err = c.value(f.Type, splitTag(tag), path+"."+f.Name)
 		}
-		if fc != nil {
-			fields = append(fields, field{i, fc})
+		switch {
+		case err != nil:
+			c.fallbacks = append(c.fallbacks, path+"."+f.Name+": "+err.Error())
+			fields = append(fields, field{index: i, check: never})
+		case str != nil || fc != nil:
+			fields = append(fields, field{index: i, str: str, check: fc})
 		}
 	}
 	if len(fields) == 0 {
@@ -215,7 +221,8 @@ func (c *compiler) structCheck(t reflect.Type, path string) check {
 	}
 	return func(v reflect.Value, m memo) bool {
 		for _, f := range fields {
-			if !f.check(v.Field(f.index), m) {
+			fv := v.Field(f.index)
+			if f.check == nil && !f.str.valid(fv.String(), m) || f.check != nil && !f.check(fv, m) {
 				return false
 			}
 		}
@@ -228,11 +235,11 @@ func (c *compiler) structCheck(t reflect.Type, path string) check {
 func (c *compiler) value(t reflect.Type, toks []string, path string) (check, error) {
 	switch t.Kind() {
 	case reflect.String:
-		sc, err := compileString(toks)
-		if sc == nil || err != nil {
+		r, err := compileString(toks)
+		if r == nil || err != nil {
 			return nil, err
 		}
-		return func(v reflect.Value, m memo) bool { return sc(v.String(), m) }, nil
+		return func(v reflect.Value, m memo) bool { return r.valid(v.String(), m) }, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if t == durationType && len(toks) > 0 {
 			return nil, errors.New("rules on a time.Duration") // the validator reads their parameters as durations
@@ -385,49 +392,98 @@ func hasValue(v reflect.Value) bool {
 	return !v.IsZero()
 }
 
-// compileString compiles toks for a string, as fold does. It returns nil
-// when there is nothing to check.
-func compileString(toks []string) (strCheck, error) {
-	if len(toks) == 0 {
-		return nil, nil
-	}
-	name, param, _ := strings.Cut(toks[0], "=")
-	rest, err := compileString(toks[1:])
-	if err != nil {
-		return nil, err
-	}
-	var p strCheck
-	switch name {
-	case "omitempty":
-		if rest == nil {
-			return nil, nil
+// strRule is the rules of a string, compiled: a list of steps run in the
+// tag's order, as the validator runs them. A loop over a short list costs
+// less than a chain of closures.
+type strRule []strStep
+
+type strStep struct {
+	op    strOp
+	n     int64             // min, max
+	check func(string) bool // custom
+}
+
+type strOp uint8
+
+const (
+	opOmitEmpty strOp = iota // an empty string passes the steps after
+	opRequired
+	opMin
+	opMax
+	opLang
+	opCustom
+)
+
+// valid reports whether s certainly passes r.
+func (r strRule) valid(s string, m memo) bool {
+	for _, st := range r {
+		switch st.op {
+		case opOmitEmpty:
+			if s == "" {
+				return true
+			}
+		case opRequired:
+			if s == "" {
+				return false
+			}
+		case opMin:
+			// A string has at most as many characters as bytes, so the byte
+			// length often answers without counting.
+			if int64(len(s)) < st.n || int64(utf8.RuneCountInString(s)) < st.n {
+				return false
+			}
+		case opMax:
+			if int64(len(s)) > st.n && int64(utf8.RuneCountInString(s)) > st.n {
+				return false
+			}
+		case opLang:
+			if m == nil || !m.knows(s) {
+				return false
+			}
+		case opCustom:
+			if !st.check(s) {
+				return false
+			}
 		}
-		return func(s string, m memo) bool { return s == "" || rest(s, m) }, nil
-	case "required":
-		p = func(s string, _ memo) bool { return s != "" }
-	case "min", "max":
-		n, err := intParam(param)
-		if err != nil {
-			return nil, errors.New("the rule " + name + " with the parameter " + strconv.Quote(param))
-		}
-		// A string has at most as many characters as bytes, so the byte
-		// length often answers without counting.
-		if name == "min" {
-			p = func(s string, _ memo) bool { return int64(len(s)) >= n && int64(utf8.RuneCountInString(s)) >= n }
-		} else {
-			p = func(s string, _ memo) bool { return int64(len(s)) <= n || int64(utf8.RuneCountInString(s)) <= n }
-		}
-	case "bcp47_language_tag":
-		p = func(s string, m memo) bool { return m != nil && m.knows(s) }
-	default:
-		cu, ok := lookupCustom(name)
-		if !ok {
-			return nil, errors.New("the rule " + name + " on a string")
-		}
-		p = func(s string, _ memo) bool { return cu.check(s) }
 	}
-	if rest == nil {
-		return p, nil
+	return true
+}
+
+// compileString compiles toks for a string. It returns nil when there is
+// nothing to check.
+func compileString(toks []string) (strRule, error) {
+	var r strRule
+	for _, tok := range toks {
+		name, param, _ := strings.Cut(tok, "=")
+		st := strStep{}
+		switch name {
+		case "omitempty":
+			st.op = opOmitEmpty
+		case "required":
+			st.op = opRequired
+		case "min", "max":
+			n, err := intParam(param)
+			if err != nil {
+				return nil, errors.New("the rule " + name + " with the parameter " + strconv.Quote(param))
+			}
+			st.op, st.n = opMax, n
+			if name == "min" {
+				st.op = opMin
+			}
+		case "bcp47_language_tag":
+			st.op = opLang
+		default:
+			cu, ok := lookupCustom(name)
+			if !ok {
+				return nil, errors.New("the rule " + name + " on a string")
+			}
+			st.op, st.check = opCustom, cu.check
+		}
+		r = append(r, st)
 	}
-	return func(s string, m memo) bool { return p(s, m) && rest(s, m) }, nil
+	// Trailing omitempty steps check nothing.
+	for len(r) > 0 && r[len(r)-1].op == opOmitEmpty {
+		r = r[:len(r)-1]
+	}
+	return r, nil
 }

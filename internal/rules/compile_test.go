@@ -310,17 +310,17 @@ func FuzzStringRulesAgree(f *testing.F) {
 	for _, s := range []string{"", "a", "abc", "a b", "ééé", "https://x.test/", "Chat", strings.Repeat("x", 65), "\xff\xfe"} {
 		f.Add(s)
 	}
-	checks := make([]strCheck, len(stringTags))
+	compiled := make([]strRule, len(stringTags))
 	for i, tag := range stringTags {
-		c, err := compileString(splitTag(tag))
-		if err != nil || c == nil {
+		r, err := compileString(splitTag(tag))
+		if err != nil || r == nil {
 			f.Fatalf("%s does not compile: %v", tag, err)
 		}
-		checks[i] = c
+		compiled[i] = r
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for i, tag := range stringTags {
-			if got, want := checks[i](s, nil), validate().Var(s, tag) == nil; got != want {
+			if got, want := compiled[i].valid(s, nil), validate().Var(s, tag) == nil; got != want {
 				t.Errorf("%q with %s: compiled %v, validator %v", s, tag, got, want)
 			}
 		}

@@ -185,7 +185,7 @@ func TestFieldOf(t *testing.T) {
 	}
 	typ := reflect.TypeFor[profile]()
 	visit, page, mail, plain := FieldOf(typ, "VisitID"), FieldOf(typ, "PageID"), FieldOf(typ, "Mail"), FieldOf(typ, "Plain")
-	if mail.fast != nil {
+	if mail.known {
 		t.Error("a field with a rule Compile does not know has a fast check")
 	}
 	for _, tc := range []struct {
