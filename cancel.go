@@ -26,10 +26,11 @@ type CancelData struct {
 // above, and that each value of Extra is one JSON value (rule "json"). It
 // returns nil or a [*ValidationError].
 func (c *CancelData) Validate() error {
-	if c == nil {
-		return &ValidationError{Object: paramCancel, Fields: []FieldError{{Rule: "required", Message: paramCancel + " is required"}}}
+	var raw []FieldError
+	if c != nil {
+		raw = rawErrors(nil, c.Extra, cancelKeys)
 	}
-	return validateStruct(paramCancel, c, rawErrors(nil, c.Extra, cancelKeys)...)
+	return validateStruct(paramCancel, c, raw...)
 }
 
 // UnmarshalJSON decodes a cancelData object strictly, as

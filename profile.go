@@ -78,10 +78,11 @@ type Invitation struct {
 // them. It returns nil or a [*ValidationError] listing every broken rule by
 // JSON field name.
 func (p *Profile) Validate() error {
-	if p == nil {
-		return &ValidationError{Object: paramProfile, Fields: []FieldError{{Rule: "required", Message: paramProfile + " is required"}}}
+	var raw []FieldError
+	if p != nil {
+		raw = rawErrors(p.UserData, p.Extra, profileKeys)
 	}
-	return validateStruct(paramProfile, p, rawErrors(p.UserData, p.Extra, profileKeys)...)
+	return validateStruct(paramProfile, p, raw...)
 }
 
 // UnmarshalJSON decodes an ixnProfile object strictly: the text must be one

@@ -13,12 +13,12 @@ import (
 // package's error, in one place.
 
 // validateStruct runs the validator on v, a pointer to a struct, and turns
-// what it finds into a *ValidationError named object. more lists broken
-// rules found by other means, reported after the validator's.
+// what it finds into a *ValidationError named object; a nil pointer is
+// "object is required". more lists broken rules found by other means,
+// reported after the validator's.
 func validateStruct(object string, v any, more ...FieldError) error {
 	broken, cause := rules.Struct(v)
 	if broken == nil && cause != nil {
-		// v is a nil pointer: a programmer error.
 		return &ValidationError{Object: object, Fields: []FieldError{{Rule: "required", Message: object + " is required"}}, cause: cause}
 	}
 	if broken == nil && more == nil {

@@ -123,3 +123,41 @@ func TestRawErrorsFollowTheValidatorsFields(t *testing.T) {
 		t.Error("the validator's errors are not the cause")
 	}
 }
+
+func TestValidateNilNamesTheObject(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"Profile", (*Profile)(nil).Validate(), "ixnProfile is required"},
+		{"CancelData", (*CancelData)(nil).Validate(), "cancelData is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ve *ValidationError
+			if !errors.As(tc.err, &ve) {
+				t.Fatalf("Validate() = %v, want a validation error", tc.err)
+			}
+			if diff := cmp.Diff([]FieldError{{Rule: "required", Message: tc.want}}, ve.Fields); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTypeErrorsAreNotSkippedByTheFastPath sends parameters whose fields
+// of the wrong type the decoder leaves empty, so that what remains passes
+// the fast path: the handler must still refuse them.
+func TestTypeErrorsAreNotSkippedByTheFastPath(t *testing.T) {
+	h := NewHandler(Discard, nil)
+	for _, tc := range []struct{ path, body string }{
+		{"/gateway/engage", `{"interactionID":"i","visitID":"v","channels":["chat"],"expiresIn":"30"}`},
+		{"/gateway/noengage", `{"interactionID":"i","visitID":"v","reason":1}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			if got := post(h, tc.path, []byte(tc.body)); got != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", got)
+			}
+		})
+	}
+}

@@ -481,9 +481,5 @@ func compileString(toks []string) (strRule, error) {
 		}
 		r = append(r, st)
 	}
-	// Trailing omitempty steps check nothing.
-	for len(r) > 0 && r[len(r)-1].op == opOmitEmpty {
-		r = r[:len(r)-1]
-	}
 	return r, nil
 }

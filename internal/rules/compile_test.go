@@ -196,6 +196,11 @@ func TestProgramFallsBack(t *testing.T) {
 		}](), &struct {
 			M map[string]string `validate:"dive,max=1"`
 		}{}},
+		{"dive on a number", reflect.TypeFor[struct {
+			N int `validate:"omitempty,dive,max=1"`
+		}](), &struct {
+			N int `validate:"omitempty,dive,max=1"`
+		}{}},
 		{"a rule on a list entry Compile does not know", reflect.TypeFor[struct {
 			L []string `validate:"dive,email"`
 		}](), &struct {
@@ -234,6 +239,36 @@ func TestProgramEdges(t *testing.T) {
 			v.L = append(v.L, "0")
 			if p.Valid(&v, nil) {
 				t.Errorf("%d entries with a repeat: Valid says yes", n+1)
+			}
+		}
+	})
+	t.Run("fields whose types the validator has no rule for", func(t *testing.T) {
+		type empty struct{ A string }
+		type plain struct {
+			D    time.Duration
+			P    *empty
+			Q    *empty `validate:"omitempty"`
+			S    *int
+			Tags string `validate:"omitempty"`
+		}
+		p := Compile(reflect.TypeFor[plain]())
+		if len(p.Fallbacks()) != 0 {
+			t.Errorf("Fallbacks = %q, want none", p.Fallbacks())
+		}
+		if !p.Valid(&plain{}, nil) || !p.Valid(&plain{D: time.Second, P: &empty{}, Tags: "x"}, nil) {
+			t.Error("Valid says no")
+		}
+	})
+	t.Run("a required pointer to a struct without rules", func(t *testing.T) {
+		type empty struct{ A string }
+		type need struct {
+			P *empty `validate:"required"`
+		}
+		p := Compile(reflect.TypeFor[need]())
+		for _, v := range []need{{}, {P: &empty{}}} {
+			broken, _ := Struct(&v)
+			if got, want := p.Valid(&v, nil), broken == nil; got != want {
+				t.Errorf("%+v: Valid = %v, the validator %v", v, got, want)
 			}
 		}
 	})
