@@ -27,12 +27,10 @@ bench:
 loadtest:
 	scripts/loopback-bench.sh
 
-## fuzz: each fuzz target for FUZZTIME (default 30s)
-FUZZTIME ?= 30s
+## fuzz: every fuzz target of the root, internal and push packages, each for FUZZTIME (default 20s)
+FUZZTIME ?= 20s
 fuzz:
-	@set -e; for f in FuzzEngage FuzzCancel FuzzFastPathAgrees; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .; done
-	$(GO) test -run '^$$' -fuzz '^FuzzSkip$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
-	$(GO) test -run '^$$' -fuzz '^FuzzBrokerRequests$$' -fuzztime $(FUZZTIME) ./push
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh . ./internal/... ./push
 
 ## demo: the shop demo on 127.0.0.1:8080 (open it in a browser); flags in ARGS, e.g. ARGS='-addr :8080'
 demo:

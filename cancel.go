@@ -22,13 +22,15 @@ type CancelData struct {
 	Extra map[string]json.RawMessage `json:"-" validate:"-"`
 }
 
-// Validate checks c against the rules of contract §4. It returns nil or a
-// VALIDATION [*Fault] (matching [ErrValidation]).
+// Validate checks c against the rules of contract §4: the validator tags
+// above, and that each value of Extra is one JSON value (rule "json"). It
+// returns nil or a VALIDATION [*Fault] (matching [ErrValidation]).
 func (c *CancelData) Validate() error {
-	if c == nil {
-		return invalid(paramCancel, []FieldError{{Rule: "required", Message: paramCancel + " is required"}}, nil)
+	var raw []FieldError
+	if c != nil {
+		raw = rawErrors(nil, c.Extra, cancelKeys)
 	}
-	return validateStruct(paramCancel, c)
+	return validateStruct(paramCancel, c, raw...)
 }
 
 // UnmarshalJSON decodes a cancelData object strictly, as

@@ -44,10 +44,11 @@
 // for are kept in Extra and written back by json.Marshal, so nothing a
 // strategy attached is lost.
 //
-// For speed the handler checks each request first with a hand-compiled copy
-// of the tags, and runs the validator only when that check does not pass:
-// every rejection, and every report, comes from the validator. A fuzz test
-// checks that the copy never accepts what the validator rejects.
+// For speed the handler checks each request first with the same tags,
+// compiled into plain checks when the package loads, and runs the validator
+// only when that check does not pass: every rejection, and every report,
+// comes from the validator. A fuzz test checks that the compiled check never
+// accepts what the validator rejects.
 //
 // # Errors
 //

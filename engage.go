@@ -10,7 +10,7 @@ func (h *Handler) runEngage(ctx context.Context, text string) (string, error) {
 		if err := checked(err, p.Validate); err != nil {
 			return "", err
 		}
-		h.langs.learn(p.Language)
+		learnProfile(p, &h.langs)
 	}
 	if err := h.n.Engage(ctx, p); err != nil {
 		return "", notifierError(err)

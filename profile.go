@@ -2,16 +2,22 @@ package gateway
 
 import (
 	"encoding/json"
+	"math"
+	"reflect"
 	"strconv"
+
+	"github.com/engagekit/gateway/internal/rules"
 )
 
-// Limits of contract §3 that shape decoding as well as validation.
-const (
-	// MaxChannels is the most channels a Profile may list.
-	MaxChannels = 8
-	// MaxExpiresIn is the longest expiresIn, in seconds.
-	MaxExpiresIn = 1800
-)
+// channelsKept is how many channels the decoder keeps of a list: one more
+// than the tag of Profile.Channels allows, enough for validation to report
+// too many without holding them all.
+var channelsKept = func() int {
+	if n, ok := rules.Max(reflect.TypeFor[Profile](), "Channels"); ok {
+		return n + 1
+	}
+	return math.MaxInt
+}()
 
 // Profile is the ixnProfile object of an engage request (contract §3): what
 // to show to which visit. Decode one with [json.Unmarshal] or receive it from
@@ -36,7 +42,8 @@ type Profile struct {
 	// a custom widget's name): 1–8 unique entries of 1–32 characters of
 	// [a-z0-9_-]. Required.
 	Channels []string `json:"channels" validate:"required,min=1,max=8,unique,dive,required,max=32,channel"`
-	// Language is an optional BCP 47 tag ("en", "fr-CA").
+	// Language is an optional BCP 47 tag ("en", "fr-CA") of at most 35
+	// characters.
 	Language string `json:"language,omitempty" validate:"omitempty,max=35,bcp47_language_tag"`
 	// ExpiresIn is how long the invitation stays live, in seconds, 1–1800.
 	// Zero means the deliverer's default (30 s in package push).
@@ -60,17 +67,22 @@ type Invitation struct {
 	Title string `json:"title,omitempty" validate:"max=200"`
 	// Message is the body text, at most 2000 characters.
 	Message string `json:"message,omitempty" validate:"max=2000"`
-	// URL is the absolute http or https URL of a custom invitation template.
+	// URL is the absolute http or https URL of a custom invitation template,
+	// at most 2048 characters.
 	URL string `json:"url,omitempty" validate:"omitempty,max=2048,httpurl"`
 }
 
-// Validate checks p against the rules of contract §3. It returns nil or a
-// VALIDATION [*Fault] listing every broken rule by JSON field name.
+// Validate checks p against the rules of contract §3: the validator tags
+// above, and that UserData, when set, is a JSON object (rule "object") and
+// each value of Extra one JSON value (rule "json"), as the [Handler] reads
+// them. It returns nil or a VALIDATION [*Fault] listing every broken rule by
+// JSON field name.
 func (p *Profile) Validate() error {
-	if p == nil {
-		return invalid(paramProfile, []FieldError{{Rule: "required", Message: paramProfile + " is required"}}, nil)
+	var raw []FieldError
+	if p != nil {
+		raw = rawErrors(p.UserData, p.Extra, profileKeys)
 	}
-	return validateStruct(paramProfile, p)
+	return validateStruct(paramProfile, p, raw...)
 }
 
 // UnmarshalJSON decodes an ixnProfile object strictly: the text must be one
@@ -97,7 +109,7 @@ func (p *Profile) decode(text string) error {
 		case "pageID":
 			return o.str(key, &p.PageID)
 		case "channels":
-			return o.strs(key, &p.Channels, MaxChannels+1)
+			return o.strs(key, &p.Channels, channelsKept)
 		case "language":
 			return o.str(key, &p.Language)
 		case "expiresIn":

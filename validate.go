@@ -1,134 +1,76 @@
 package gateway
 
 import (
-	"errors"
-	"net/url"
-	"reflect"
-	"strings"
-	"sync"
+	"encoding/json"
+	"slices"
 
-	"github.com/go-playground/validator/v10"
+	"github.com/engagekit/gateway/internal/jsonscan"
+	"github.com/engagekit/gateway/internal/rules"
 )
 
-// validate returns the process's one validator: validator caches each
-// struct's metadata, so sharing it is what makes validation cheap. It is set
-// up once and only read after, so sharing it is safe.
-var validate = sync.OnceValue(func() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			return ""
-		}
-		return name
-	})
-	must := func(err error) {
-		if err != nil {
-			panic("gateway: " + err.Error())
-		}
-	}
-	must(v.RegisterValidation("gweid", func(fl validator.FieldLevel) bool { return isID(fl.Field().String()) }))
-	must(v.RegisterValidation("channel", func(fl validator.FieldLevel) bool { return isChannel(fl.Field().String()) }))
-	must(v.RegisterValidation("httpurl", func(fl validator.FieldLevel) bool { return isHTTPURL(fl.Field().String()) }))
-	return v
-})
-
-// isID reports whether s is made only of [A-Za-z0-9._:-], the charset of
-// GWE identifiers. Lengths are checked by their own rules.
-func isID(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// isChannel reports whether s is a non-empty run of [a-z0-9_-].
-func isChannel(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// isHTTPURL reports whether s is an absolute http or https URL with a host.
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
-}
-
-// ValidVisitID reports whether s is a valid visitID (and pageID): 1–128
-// characters of [A-Za-z0-9._:-].
-func ValidVisitID(s string) bool { return s != "" && len(s) <= 128 && isID(s) }
-
-// ValidateStruct validates v, a pointer to a struct with validator tags,
-// with the validator this package uses for [Profile], which knows the rules
-// gweid (characters of [A-Za-z0-9._:-]), channel ([a-z0-9_-]) and httpurl
-// (an absolute http or https URL) besides validator's own. It returns nil
-// or a VALIDATION [*Fault] named object whose fields carry JSON names. It is
-// for objects of the host's own, such as package push's Disposition.
-func ValidateStruct(object string, v any) error { return validateStruct(object, v) }
+// The rules of Profile and CancelData are their validator tags, and package
+// internal/rules runs them; this file turns what it finds into this
+// package's error, in one place.
 
 // validateStruct runs the validator on v, a pointer to a struct, and turns
-// what it finds into a VALIDATION *Fault named object.
-func validateStruct(object string, v any) error {
-	err := validate().Struct(v)
-	if err == nil {
+// what it finds into a VALIDATION *Fault named object; a nil pointer is
+// "object is required". more lists broken rules found by other means,
+// reported after the validator's.
+func validateStruct(object string, v any, more ...FieldError) error {
+	broken, cause := rules.Struct(v)
+	if broken == nil && cause != nil {
+		return invalid(object, []FieldError{{Rule: "required", Message: object + " is required"}}, cause)
+	}
+	if broken == nil && more == nil {
 		return nil
 	}
-	var ves validator.ValidationErrors
-	if !errors.As(err, &ves) {
-		// InvalidValidationError: a nil pointer, a programmer error.
-		return invalid(object, []FieldError{{Field: "", Rule: "required", Message: object + " is required"}}, err)
+	fields := make([]FieldError, 0, len(broken)+len(more))
+	for _, f := range broken {
+		fields = append(fields, FieldError(f))
 	}
-	fields := make([]FieldError, len(ves))
-	for i, fe := range ves {
-		fields[i] = fieldError(fe)
-	}
-	return invalid(object, fields, ves)
+	return invalid(object, append(fields, more...), cause)
 }
 
-// fieldError describes one broken rule by JSON path, without the value.
-func fieldError(fe validator.FieldError) FieldError {
-	// Namespace is "Profile.invitation.url": drop the Go type's name.
-	_, name, _ := strings.Cut(fe.Namespace(), ".")
-	rule := fe.Tag()
-	var msg string
-	switch rule {
-	case "required", "required_if":
-		msg = name + " is required"
-	case "oneof":
-		msg = name + " must be one of: " + fe.Param()
-	case "max", "min":
-		bound := "at most "
-		if rule == "min" {
-			bound = "at least "
-		}
-		switch fe.Kind() {
-		case reflect.String:
-			msg = name + " must be " + bound + fe.Param() + " characters long"
-		case reflect.Slice:
-			msg = name + " must have " + bound + fe.Param() + " entries"
-		default:
-			msg = name + " must be " + bound + fe.Param()
-		}
-	case "unique":
-		msg = name + " must not repeat an entry"
-	case "gweid":
-		msg = name + " may hold only letters, digits, '.', '_', ':' and '-'"
-	case "channel":
-		msg = name + " may hold only a-z, 0-9, '_' and '-'"
-	case "httpurl":
-		msg = name + " must be an absolute http or https URL"
-	case "bcp47_language_tag":
-		msg = name + " must be a BCP 47 language tag"
-	default:
-		msg = name + " breaks the rule " + rule
+// The rules of the raw JSON values that Profile and CancelData carry
+// verbatim. The handler's decoder takes them from a request only when they
+// hold, so a handler refuses what breaks them; Validate checks them too, so
+// that a [Client] never sends such a value.
+const (
+	// ruleObject: userData must be a JSON object.
+	ruleObject = "object"
+	// ruleJSON: a value of Extra must be one JSON value.
+	ruleJSON = "json"
+)
+
+// rawErrors checks userData (when set; null is as good as unset) and every
+// value of extra that the encoder emits (keys not in known), with the
+// decoder's own JSON reader. Extra keys are reported in order.
+func rawErrors(userData json.RawMessage, extra map[string]json.RawMessage, known []string) []FieldError {
+	var fields []FieldError
+	if len(userData) > 0 && !isJSON(string(userData), true) {
+		fields = append(fields, FieldError{Field: "userData", Rule: ruleObject, Message: "userData must be a JSON object"})
 	}
-	return FieldError{Field: name, Rule: rule, Message: msg}
+	var bad []string
+	for k, v := range extra {
+		// An empty value is encoded as null.
+		if len(v) > 0 && !slices.Contains(known, k) && !isJSON(string(v), false) {
+			bad = append(bad, k)
+		}
+	}
+	slices.Sort(bad)
+	for _, k := range bad {
+		fields = append(fields, FieldError{Field: k, Rule: ruleJSON, Message: k + " must be one valid JSON value"})
+	}
+	return fields
+}
+
+// isJSON reports whether text is one JSON value the decoder accepts, and
+// an object or null when object is set.
+func isJSON(text string, object bool) bool {
+	var d jsonscan.Decoder
+	if d.Reset(text) != nil || object && d.Peek() != jsonscan.Object && d.Peek() != jsonscan.Null {
+		return false
+	}
+	_, err := d.Skip()
+	return err == nil && d.End() == nil
 }

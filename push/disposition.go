@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/internal/rules"
 )
 
 // Disposition is the visitor's answer to an invitation, posted by the page
@@ -66,8 +67,8 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
 		return
 	}
-	if err := gateway.ValidateStruct("disposition", &d); err != nil {
-		gateway.WriteError(w, err)
+	if broken, _ := rules.Struct(&d); broken != nil {
+		gateway.WriteError(w, invalidDisposition(broken))
 		return
 	}
 	live, known, err := b.answer(visitID, d)
@@ -88,6 +89,15 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	io.WriteString(w, `{"status":"OK","interactionID":"`+d.InteractionID+"\"}\n")
+}
+
+// invalidDisposition is the error for a disposition that breaks its tags.
+func invalidDisposition(broken []rules.FieldError) error {
+	fields := make([]gateway.FieldError, len(broken))
+	for i, f := range broken {
+		fields[i] = gateway.FieldError(f)
+	}
+	return &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: fields}
 }
 
 // errWrongChannel refuses an acceptance through a channel the invitation

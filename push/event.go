@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/internal/jsonscan"
+	"github.com/engagekit/gateway/internal/rules"
 )
 
 // MaxEventBytes is the largest encoded [Event]: the largest valid engage
@@ -266,6 +268,12 @@ func (e *Event) decode(text string) error {
 	return errors.New("op must be engage, cancel or answer")
 }
 
+// maxExpiresIn is the longest expiresIn, from the tag of Profile.ExpiresIn.
+var maxExpiresIn = func() time.Duration {
+	n, _ := rules.Max(reflect.TypeFor[gateway.Profile](), "ExpiresIn")
+	return time.Duration(n) * time.Second
+}()
+
 func (e *Event) decodeEngage(profile, expiresAt string) error {
 	p := new(gateway.Profile)
 	if err := p.UnmarshalJSON([]byte(profile)); err != nil {
@@ -279,7 +287,7 @@ func (e *Event) decodeEngage(profile, expiresAt string) error {
 	if err != nil {
 		return errors.New("expiresAt must be an RFC 3339 time")
 	}
-	if !t.After(e.at) || t.Sub(e.at) > time.Duration(gateway.MaxExpiresIn)*time.Second+time.Second {
+	if !t.After(e.at) || t.Sub(e.at) > maxExpiresIn+time.Second {
 		return errors.New("expiresAt must be after at, within the longest expiresIn")
 	}
 	e.profile, e.expiresAt = p, t
@@ -309,11 +317,11 @@ func (e *Event) decodeAnswer(text string) error {
 	if err != nil {
 		return err
 	}
-	if !gateway.ValidVisitID(a.VisitID) {
+	if visitIDRule.Check(a.VisitID) != nil {
 		return errors.New("answer.visitID is invalid")
 	}
-	if err := gateway.ValidateStruct("answer", a); err != nil {
-		return err
+	if broken, _ := rules.Struct(a); broken != nil {
+		return invalidDisposition(broken)
 	}
 	e.answer = a
 	return nil

@@ -5,11 +5,20 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/internal/rules"
+)
+
+// The visitID in a stream's path and the pageID in its query obey the
+// rules of the Profile fields they match.
+var (
+	visitIDRule = rules.FieldOf(reflect.TypeFor[gateway.Profile](), "VisitID")
+	pageIDRule  = rules.FieldOf(reflect.TypeFor[gateway.Profile](), "PageID")
 )
 
 // ServeHTTP serves the browser side, routed by the path's last segments so
@@ -23,8 +32,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, isDisposition := strings.CutSuffix(path, "/disposition")
 	visitID := rest[strings.LastIndexByte(rest, '/')+1:]
-	if !gateway.ValidVisitID(visitID) {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit; a visitID is 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+	if broken := visitIDRule.Check(visitID); broken != nil {
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit: " + broken.Message})
 		return
 	}
 	if err := b.checkHost(r); err != nil {
@@ -111,8 +120,8 @@ var errTooMany = &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 5 * t
 // the broker shuts down.
 func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time) {
 	pageID := r.URL.Query().Get("pageID")
-	if pageID != "" && !gateway.ValidVisitID(pageID) {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "pageID must be 1-128 characters of letters, digits, '.', '_', ':' and '-'"})
+	if broken := pageIDRule.Check(pageID); broken != nil {
+		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: broken.Message})
 		return
 	}
 	// EventSource sends Last-Event-ID when it reconnects; a page that

@@ -474,4 +474,4 @@ func readTime(d *jsonscan.Decoder) (time.Time, error) {
 }
 
 // validID is the rule of a visitID and of a pageID.
-func validID(s string) bool { return gateway.ValidVisitID(s) }
+func validID(s string) bool { return visitIDRule.Check(s) == nil }

@@ -12,9 +12,9 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
-	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/push"
 )
 
@@ -100,13 +100,13 @@ func (s *Shop) Token() http.Handler {
 			http.Error(w, "no visit", http.StatusUnauthorized)
 			return
 		}
-		pageID := r.URL.Query().Get("pageID")
-		if pageID != "" && !gateway.ValidVisitID(pageID) {
+		// MintToken refuses a pageID that breaks the rule of one.
+		token, err := s.token(visitID, r.URL.Query().Get("pageID"))
+		switch {
+		case err != nil:
 			http.Error(w, "bad pageID", http.StatusBadRequest)
 			return
-		}
-		token, err := s.token(visitID, pageID)
-		if err != nil || token == "" {
+		case token == "":
 			http.Error(w, "no visitor token", http.StatusNotFound)
 			return
 		}
@@ -131,10 +131,18 @@ func (s *Shop) token(visitID, pageID string) (string, error) {
 
 func visit(r *http.Request) (string, bool) {
 	c, err := r.Cookie(visitCookie)
-	if err != nil || !gateway.ValidVisitID(c.Value) {
+	if err != nil || !minted(c.Value) {
 		return "", false
 	}
 	return c.Value, true
+}
+
+// minted reports whether v is a visitID this shop made: "visit-" and 16
+// hex digits. Any other cookie is replaced.
+func minted(v string) bool {
+	h, ok := strings.CutPrefix(v, "visit-")
+	_, err := hex.DecodeString(h)
+	return ok && len(h) == 16 && err == nil
 }
 
 // BaseURL returns the URL that a browser on this machine opens for a server
