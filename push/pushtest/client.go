@@ -169,7 +169,7 @@ func (in *instance) dispositions() []push.Disposition {
 // event is one event of a stream: engage or cancel.
 type event struct {
 	kind, id string // id: the engage's event id
-	data map[string]any
+	data     map[string]any
 }
 
 func (e event) String() string { return fmt.Sprintf("%s %s %v", e.kind, e.id, e.data) }
