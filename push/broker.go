@@ -245,7 +245,7 @@ func NewBroker(opts *Options) *Broker {
 		b.shards[i].visits = make(map[string]*visit)
 	}
 	if b.backend == nil {
-		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: b.now})
+		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: opts.Now})
 	}
 	if r, ok := b.backend.(registrar); ok {
 		b.stopListen = r.register(b.apply)

@@ -40,6 +40,12 @@ func (s *endedSet[V]) get(key []byte, now int64) (V, bool) {
 	return e.v, true
 }
 
+// holds reports whether the set holds key, aged out or not.
+func (s *endedSet[V]) holds(key []byte) bool {
+	_, ok := s.m[string(key)]
+	return ok
+}
+
 // add records key until the given time, unless the set holds it already
 // (an entry's time never moves, so that the queue stays in the order of the
 // map). At limit, it first forgets the oldest entry. It reports how many

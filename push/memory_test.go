@@ -24,7 +24,9 @@ func (c *testClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newTestClock() *testClock { return &testClock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
+func newTestClock() *testClock {
+	return &testClock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+}
 
 func TestMemoryClaims(t *testing.T) {
 	clock := newTestClock()

@@ -37,7 +37,8 @@ type invitation struct {
 	expiresAt  time.Time
 	frame      []byte        // the engage event, encoded once
 	sentTo     []*subscriber // the streams that have it: they get its cancel
-	answering  bool          // an answer is being recorded: the next is a duplicate
+	sent       [2]*subscriber
+	answering  bool // an answer is being recorded: the next is a duplicate
 }
 
 func (b *Broker) shard(visitID string) *shard {
@@ -142,14 +143,9 @@ func (b *Broker) applyEngage(ev *Event) {
 		v = sh.visit(p.VisitID)
 	}
 	sh.seq++
-	inv := &invitation{
-		id:        strings.Clone(p.InteractionID), // the event's strings may pin a request
-		pageID:    strings.Clone(p.PageID),
-		channels:  cloneAll(p.Channels),
-		seq:       sh.seq,
-		expiresAt: ev.expiresAt,
-		frame:     frame,
-	}
+	inv := &invitation{seq: sh.seq, expiresAt: ev.expiresAt, frame: frame}
+	inv.id, inv.pageID, inv.channels = cloneStrings(p.InteractionID, p.PageID, p.Channels)
+	inv.sentTo = inv.sent[:0]
 	v.invs = append(v.invs, inv)
 	b.invs.Add(1)
 	for _, s := range v.subs {
@@ -160,12 +156,28 @@ func (b *Broker) applyEngage(ev *Event) {
 	}
 }
 
-func cloneAll(list []string) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = strings.Clone(s)
+// cloneStrings copies the strings an invitation keeps into one
+// allocation: the event's strings may pin a whole request or message.
+func cloneStrings(id, pageID string, channels []string) (string, string, []string) {
+	n := len(id) + len(pageID)
+	for _, c := range channels {
+		n += len(c)
 	}
-	return out
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(id)
+	b.WriteString(pageID)
+	for _, c := range channels {
+		b.WriteString(c)
+	}
+	all := b.String()
+	id, all = all[:len(id)], all[len(id):]
+	pageID, all = all[:len(pageID)], all[len(pageID):]
+	out := make([]string, len(channels))
+	for i, c := range channels {
+		out[i], all = all[:len(c)], all[len(c):]
+	}
+	return id, pageID, out
 }
 
 // applyEnd ends id of visitID, a cancel or an answer made at the given
