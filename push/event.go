@@ -35,7 +35,10 @@ const MaxEventBytes = 64 << 10
 // cancelData object) for a cancel, "answer" ({visitID, interactionID,
 // result, channel}) for an answer}. docs/contract.md §7 describes it.
 //
-// An Event is immutable once made, and safe to share between goroutines.
+// An Event does not change while a Backend or a broker has it, and is safe
+// to share between goroutines during that call. A broker's own event may
+// refer to the request it came from, which is reused once Publish returns:
+// that is one reason a Backend keeps no pointer to an Event (see [Backend]).
 type Event struct {
 	op op
 	id string // a decoded event's; a local one's is made from n
@@ -109,30 +112,13 @@ func init() {
 // string.
 func newEventNumber() uint64 { return eventIDs.n.Add(1) }
 
-// engageEvent makes the event of an accepted engage. p is valid; the event
-// keeps copies of the fields delivery needs, so p may be reused. The
-// event, its profile and its invitation are one allocation.
+// engageEvent makes the event of an accepted engage. p is valid. The event
+// refers to p instead of copying it: it lives only for the Publish call,
+// as neither a Backend nor a broker's deliver keeps an event, and the
+// Broker keeps p unchanged until Engage returns. MarshalBinary and the
+// brokers read only the fields delivery needs.
 func engageEvent(p *gateway.Profile, at, expiresAt time.Time) *Event {
-	x := &struct {
-		ev  Event
-		p   gateway.Profile
-		inv gateway.Invitation
-	}{}
-	x.p = gateway.Profile{
-		InteractionID: p.InteractionID,
-		VisitID:       p.VisitID,
-		GlobalVisitID: p.GlobalVisitID,
-		PageID:        p.PageID,
-		Channels:      p.Channels,
-		Language:      p.Language,
-		ExpiresIn:     p.ExpiresIn,
-	}
-	if p.Invitation != nil {
-		x.inv = *p.Invitation
-		x.p.Invitation = &x.inv
-	}
-	x.ev = Event{op: opEngage, n: newEventNumber(), at: at, profile: &x.p, expiresAt: expiresAt}
-	return &x.ev
+	return &Event{op: opEngage, n: newEventNumber(), at: at, profile: p, expiresAt: expiresAt}
 }
 
 // cancelEvent makes the event of an accepted cancel. c is valid.
@@ -178,7 +164,9 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 		b = append(b, `,"expiresAt":"`...)
 		b = e.expiresAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","profile":`...)
-		p, _ := e.profile.MarshalJSON() // cannot fail
+		q := *e.profile
+		q.UserData, q.Extra = nil, nil // they stay with the instance that received them
+		p, _ := q.MarshalJSON()        // cannot fail
 		b = append(b, p...)
 	case opCancel:
 		b = append(b, `,"cancel":`...)

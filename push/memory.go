@@ -71,8 +71,8 @@ type memShard struct {
 }
 
 type memClaim struct {
-	holder string
-	until  int64 // Unix nanoseconds
+	holder string // "" once released
+	until  int64  // Unix nanoseconds
 }
 
 type memListener struct{ deliver func(*Event) }
@@ -122,7 +122,7 @@ func (m *MemoryBackend) Claim(_ context.Context, visitID, interactionID string, 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c, ok := sh.claims[visitID]
-	if ok && c.holder != interactionID && c.until > now {
+	if ok && c.holder != interactionID && c.holder != "" && c.until > now {
 		return c.holder, nil
 	}
 	if !ok {
@@ -143,7 +143,9 @@ func (m *MemoryBackend) Release(_ context.Context, visitID, interactionID string
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c, ok := sh.claims[visitID]; ok && c.holder == interactionID {
-		delete(sh.claims, visitID)
+		// A free entry, not a deletion: the visit's next claim reuses it,
+		// and the sweep removes it.
+		sh.claims[visitID] = memClaim{}
 	}
 	return nil
 }
