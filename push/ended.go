@@ -16,17 +16,25 @@ func endedKey(buf []byte, visitID, interactionID string) []byte {
 	return append(buf, interactionID...)
 }
 
-// endedSet remembers keys until a time, each with a value, at most a limit of
-// them. It is not safe for concurrent use: its owner locks it.
+// endedSet remembers keys until a time, each with a value, at most a limit
+// of them. It is not safe for concurrent use: its owner locks it.
 type endedSet[V any] struct {
 	m     map[string]endedEntry[V]
-	order ring[string] // the keys of m, oldest first
-	peak  int          // the most entries m held since it was made
+	order ring[endedRef] // the entries of m, oldest first, and stale refs
+	peak  int            // the most entries m held since it was made
 }
 
 type endedEntry[V any] struct {
 	until int64 // Unix nanoseconds
 	v     V
+}
+
+// endedRef is a place in the queue. A ref whose until is not its entry's
+// is stale: the entry aged out and was added again, with a ref of its own
+// further back.
+type endedRef struct {
+	key   string // shares the map key's bytes
+	until int64
 }
 
 // get returns key's value if the set holds it and it has not aged out by
@@ -46,12 +54,20 @@ func (s *endedSet[V]) holds(key []byte) bool {
 	return ok
 }
 
-// add records key until the given time, unless the set holds it already
-// (an entry's time never moves, so that the queue stays in the order of the
-// map). At limit, it first forgets the oldest entry. It reports how many
-// entries the set gained: 1, 0 (already held, or one evicted for it).
-func (s *endedSet[V]) add(key []byte, until int64, v V, limit int) (gained int) {
-	if _, ok := s.m[string(key)]; ok {
+// add records key until the given time, unless the set holds it and it
+// has not aged out by now: an entry's time never moves while it lives. At
+// limit, it first forgets the oldest entry. It reports how many entries
+// the set gained: 1, or 0 (held already, renewed, or one evicted for it).
+func (s *endedSet[V]) add(key []byte, until int64, v V, limit int, now int64) (gained int) {
+	if e, ok := s.m[string(key)]; ok {
+		if e.until > now {
+			return 0
+		}
+		// Aged out, not yet forgotten: it starts again at the back, and
+		// its old ref goes stale.
+		k := string(key)
+		s.m[k] = endedEntry[V]{until: until, v: v}
+		s.order.push(endedRef{k, until})
 		return 0
 	}
 	if s.m == nil {
@@ -59,29 +75,36 @@ func (s *endedSet[V]) add(key []byte, until int64, v V, limit int) (gained int) 
 	}
 	gained = 1
 	for len(s.m) >= limit && s.order.len() > 0 {
-		delete(s.m, s.order.pop())
-		gained--
+		if s.forget(s.order.pop()) {
+			gained--
+		}
 	}
 	k := string(key)
 	s.m[k] = endedEntry[V]{until: until, v: v}
-	s.order.push(k)
+	s.order.push(endedRef{k, until})
 	s.peak = max(s.peak, len(s.m))
 	return gained
+}
+
+// forget deletes the entry r refers to, unless r is stale, and reports
+// whether it did.
+func (s *endedSet[V]) forget(r endedRef) bool {
+	if e, ok := s.m[r.key]; ok && e.until == r.until {
+		delete(s.m, r.key)
+		return true
+	}
+	return false
 }
 
 // expire forgets the entries that aged out by now, from the oldest, and
 // returns how many. An entry added after one that lives longer waits for
 // it: the queue is in the order of adding, and entries' lifetimes differ
-// only by the spread of their times.
+// only by the spread of their times; get never returns one that aged out.
 func (s *endedSet[V]) expire(now int64) (removed int) {
-	for s.order.len() > 0 {
-		k := s.order.peek()
-		if s.m[k].until > now {
-			break
+	for s.order.len() > 0 && s.order.peek().until <= now {
+		if s.forget(s.order.pop()) {
+			removed++
 		}
-		s.order.pop()
-		delete(s.m, k)
-		removed++
 	}
 	if shrunk(len(s.m), s.peak) {
 		m := make(map[string]endedEntry[V], len(s.m))

@@ -171,3 +171,4 @@ func TestLastEventIDOfACancelledBeforeEngagedIDHidesNothing(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+

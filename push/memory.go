@@ -161,7 +161,7 @@ func (m *MemoryBackend) End(_ context.Context, visitID, interactionID string, tt
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.ended.expire(now)
-	sh.ended.add(key, now+int64(ttl), struct{}{}, m.maxPerShard)
+	sh.ended.add(key, now+int64(ttl), struct{}{}, m.maxPerShard, now)
 	return nil
 }
 

@@ -215,23 +215,24 @@ func TestRing(t *testing.T) {
 func TestEndedSetShrinks(t *testing.T) {
 	var s endedSet[struct{}]
 	const flood = 100_000
+	key := func(i int) []byte { return endedKey(nil, "v", fmt.Sprint(i)) }
 	for i := range flood {
-		if g := s.add(endedKey(nil, "v", fmt.Sprint(i)), int64(i), struct{}{}, flood); g != 1 {
+		if g := s.add(key(i), int64(flood+i), struct{}{}, flood, 0); g != 1 {
 			t.Fatalf("add %d gained %d", i, g)
 		}
 	}
-	if g := s.add(endedKey(nil, "v", "0"), 0, struct{}{}, flood); g != 0 {
+	if g := s.add(key(1), 1, struct{}{}, flood, 0); g != 0 {
 		t.Errorf("adding a key held gained %d", g)
 	}
-	if g := s.add(endedKey(nil, "v", "new"), flood, struct{}{}, flood); g != 0 {
+	if g := s.add(key(flood), 2*flood, struct{}{}, flood, 0); g != 0 {
 		t.Errorf("adding at the limit gained %d, want 0 (one evicted)", g)
 	}
-	if _, ok := s.get(endedKey(nil, "v", "0"), 0); ok {
-		t.Error("the oldest was not evicted")
+	if s.holds(key(0)) || !s.holds(key(1)) {
+		t.Error("at the limit, the oldest is not the one evicted")
 	}
 	oldMap := fmt.Sprintf("%p", s.m)
-	// Left: 1 to flood-1, and new at flood. Until flood-10 they go.
-	if removed := s.expire(flood - 10); removed != flood-10 {
+	// Left: 1 to flood; all but the last 10 age out.
+	if removed := s.expire(2*flood - 10); removed != flood-10 {
 		t.Errorf("expire removed %d, want %d", removed, flood-10)
 	}
 	if s.len() != 10 || s.order.len() != 10 {
@@ -242,5 +243,30 @@ func TestEndedSetShrinks(t *testing.T) {
 	}
 	if len(s.order.buf) > 64 {
 		t.Errorf("the queue keeps %d slots for 10 entries", len(s.order.buf))
+	}
+}
+
+// TestEndedSetRenewsAnEntryThatAgedOut: an ID ended again after its
+// record aged out, but before it was forgotten, is remembered anew, and
+// its old place in the queue forgets nothing.
+func TestEndedSetRenewsAnEntryThatAgedOut(t *testing.T) {
+	var s endedSet[int]
+	k := endedKey(nil, "v", "i-1")
+	s.add(k, 10, 1, 100, 0)
+	s.add(endedKey(nil, "v", "i-2"), 20, 2, 100, 0)
+	if g := s.add(k, 40, 3, 100, 15); g != 0 {
+		t.Errorf("renewing gained %d", g)
+	}
+	if v, ok := s.get(k, 15); !ok || v != 3 {
+		t.Errorf("get after renewing = %d, %v; want 3, true", v, ok)
+	}
+	if removed := s.expire(30); removed != 1 { // i-2; i-1's old place is stale
+		t.Errorf("expire removed %d, want 1", removed)
+	}
+	if _, ok := s.get(k, 30); !ok {
+		t.Error("the renewed entry was forgotten by its old place in the queue")
+	}
+	if removed := s.expire(40); removed != 1 || s.len() != 0 || s.order.len() != 0 {
+		t.Errorf("expire removed %d, left %d entries and %d refs", removed, s.len(), s.order.len())
 	}
 }

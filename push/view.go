@@ -69,9 +69,9 @@ func (sh *shard) tomb(visitID, id string, now time.Time) (seq uint64, ok bool) {
 // addTomb remembers that id of visitID ended, until the given time; seq is
 // the order the invitation had here, 0 if it never was live here. The
 // caller holds sh.mu.
-func (b *Broker) addTomb(sh *shard, visitID, id string, seq uint64, until time.Time) {
+func (b *Broker) addTomb(sh *shard, visitID, id string, seq uint64, until, now time.Time) {
 	var buf [256]byte
-	b.tombs.Add(int64(sh.tombs.add(endedKey(buf[:0], visitID, id), until.UnixNano(), seq, b.tombsPerShard)))
+	b.tombs.Add(int64(sh.tombs.add(endedKey(buf[:0], visitID, id), until.UnixNano(), seq, b.tombsPerShard, now.UnixNano())))
 }
 
 // known reports whether id of visitID is live or ended in the view.
@@ -136,7 +136,7 @@ func (b *Broker) applyEngage(ev *Event) {
 		return // cancelled first, answered or expired: drop
 	}
 	if !now.Before(ev.expiresAt) { // a late delivery: it ended on its way
-		b.addTomb(sh, p.VisitID, p.InteractionID, 0, ev.expiresAt.Add(b.tombTTL))
+		b.addTomb(sh, p.VisitID, p.InteractionID, 0, ev.expiresAt.Add(b.tombTTL), now)
 		return
 	}
 	if v == nil {
@@ -193,11 +193,11 @@ func (b *Broker) applyEnd(visitID, id, reason string, at time.Time) {
 	if v := sh.visits[visitID]; v != nil {
 		b.expire(sh, visitID, v, now)
 		if i := v.live(id); i >= 0 {
-			b.end(sh, visitID, v, i, reason, until)
+			b.end(sh, visitID, v, i, reason, until, now)
 			return
 		}
 	}
-	b.addTomb(sh, visitID, id, 0, until)
+	b.addTomb(sh, visitID, id, 0, until, now)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -209,7 +209,7 @@ func minTime(a, b time.Time) time.Time {
 
 // end removes v's live invitation i, tells the pages that had it, and
 // leaves its tombstone. The caller holds sh.mu.
-func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, until time.Time) {
+func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, until, now time.Time) {
 	inv := v.invs[i]
 	v.invs = slices.Delete(v.invs, i, i+1)
 	b.invs.Add(-1)
@@ -219,7 +219,7 @@ func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, 
 			b.enqueue(s, frame)
 		}
 	}
-	b.addTomb(sh, visitID, inv.id, inv.seq, until)
+	b.addTomb(sh, visitID, inv.id, inv.seq, until, now)
 }
 
 // expire ends v's invitations that are past their time. The caller holds
@@ -227,7 +227,7 @@ func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, 
 func (b *Broker) expire(sh *shard, visitID string, v *visit, now time.Time) {
 	for i := 0; i < len(v.invs); {
 		if inv := v.invs[i]; !now.Before(inv.expiresAt) {
-			b.end(sh, visitID, v, i, "expired", inv.expiresAt.Add(b.tombTTL))
+			b.end(sh, visitID, v, i, "expired", inv.expiresAt.Add(b.tombTTL), now)
 			continue
 		}
 		i++
