@@ -171,4 +171,3 @@ func TestLastEventIDOfACancelledBeforeEngagedIDHidesNothing(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
-
