@@ -83,6 +83,8 @@ func (r reply) String() string {
 	return fmt.Sprint(r.status)
 }
 
+// post sends a request; it may be called from any goroutine, so a failure
+// to send is reported with Errorf and as status 0.
 func (in *instance) post(t *testing.T, path, contentType, body string) reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -91,7 +93,8 @@ func (in *instance) post(t *testing.T, path, contentType, body string) reply {
 	req.Header.Set("Content-Type", contentType)
 	resp, err := in.srv.Client().Do(req)
 	if err != nil {
-		t.Fatalf("instance %s: POST %s: %v", in.name, path, err)
+		t.Errorf("instance %s: POST %s: %v", in.name, path, err)
+		return reply{}
 	}
 	defer resp.Body.Close()
 	var fault struct{ Code string }
