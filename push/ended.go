@@ -119,8 +119,10 @@ func (s *endedSet[V]) expire(now int64) (removed int) {
 func (s *endedSet[V]) len() int { return len(s.m) }
 
 // shrunk reports whether a map that held peak entries and now holds n has
-// emptied enough to be rebuilt: its buckets stay allocated otherwise.
-func shrunk(n, peak int) bool { return peak >= 1024 && n <= peak/4 }
+// emptied enough to be rebuilt: its buckets stay allocated otherwise. A
+// rebuild of n entries follows at least 3n deletions, so it costs O(1) per
+// deletion.
+func shrunk(n, peak int) bool { return peak >= 64 && n <= peak/4 }
 
 // ring is a FIFO queue in a circular buffer that grows by doubling and
 // halves when it is three-quarters empty.
