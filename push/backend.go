@@ -77,8 +77,11 @@ type Backend interface {
 	// the log now has instead of skipping past the end. An event may thus be
 	// delivered more than once: the broker applies each idempotently.
 	//
-	// deliver is called from one goroutine at a time per Listen call, and
-	// must not call the Backend. Events that do not decode (see
+	// deliver may be called from several goroutines at once, but the
+	// events of one visit reach it one at a time, in order (a backend may
+	// thus deliver from one goroutine, or from one per shard of visits).
+	// deliver returns quickly, never blocks, and must not call the Backend
+	// or keep ev. Events that do not decode (see
 	// [Event.UnmarshalBinary]) are dropped, never delivered, and counted or
 	// logged by the Backend.
 	Listen(ctx context.Context, deliver func(*Event)) error

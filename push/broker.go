@@ -25,6 +25,19 @@
 // ENGAGEMENT_IN_PROGRESS. An answered invitation is no longer live, and the
 // other pages of the visit are told to hide it.
 //
+// # Many instances
+//
+// The broker applies these rules once, whatever shares its state: a
+// [Backend] holds the few facts every instance must agree on (strict-mode
+// claims, ended interactionIDs) and carries every change (an [Event]) to
+// every broker, each of which applies it to its own view and streams. An
+// engage is answered 200 only once its event is in the backend's log, so
+// every broker that listens gets it; the broker that holds the visitor's
+// stream delivers it. The default backend, [NewMemoryBackend], serves the
+// brokers of one process; the natsfanout and redisfanout modules serve many.
+// Every broker sharing a Backend must have the same Lenient and
+// TombstoneTTL.
+//
 // # Streams without goroutines
 //
 // On HTTP/1.x the broker takes each stream's connection over from net/http
@@ -47,6 +60,12 @@
 // is closed within a second on Unix (the sweeper peeks at the socket), or
 // at the first heartbeat that fails elsewhere. The sweeper also removes
 // expired invitations and old tombstones once a second.
+//
+// Room is checked when an engage is admitted, never when an event is
+// applied: an engage answered 200 is never dropped for want of room, and a
+// cancel is never refused. At MaxTombstones the oldest tombstones are
+// forgotten to make room; a very late engage for a forgotten
+// interactionID is then shown.
 package push
 
 import (
@@ -57,7 +76,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +87,11 @@ import (
 // Options configures a [Broker]. The zero value, and a nil *Options, give
 // the defaults each field names.
 type Options struct {
+	// Backend is what the broker shares with the other brokers of a
+	// deployment (see [Backend]). Nil means a [MemoryBackend] of the
+	// broker's own, with MaxTombstones as its MaxEnded and Now as its
+	// clock: one process, no network.
+	Backend Backend
 	// DefaultExpiry is how long an invitation stays live when its profile
 	// sets no expiresIn. Zero means 30 s, as GWE's engagementExpirationTime.
 	DefaultExpiry time.Duration
@@ -95,15 +118,20 @@ type Options struct {
 	MaxSubscribersPerVisit int
 	// MaxSubscribers bounds the open streams in all. Zero means 10,000.
 	MaxSubscribers int
-	// MaxInvitations bounds the live invitations in all; past it, Engage
-	// answers [gateway.ErrUnavailable]. Zero means 100,000.
+	// MaxInvitations bounds the live invitations: past it, Engage answers
+	// [gateway.ErrUnavailable]. It is checked when an engage is admitted;
+	// an invitation another broker admitted is always applied, so a broker
+	// may hold a few more. Zero means 100,000.
 	MaxInvitations int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.
 	// Zero means 5 minutes.
 	TombstoneTTL time.Duration
-	// MaxTombstones bounds the remembered interactionIDs; past it, Cancel
-	// answers [gateway.ErrUnavailable]. Zero means 200,000.
+	// MaxTombstones bounds the remembered interactionIDs. At the bound the
+	// oldest is forgotten to make room (a very late engage for it may then
+	// be shown); a cancel is never refused. The bound is split evenly among
+	// the broker's 64 shards by visitID, so the visits of one shard hold at
+	// most MaxTombstones/64. Zero means [DefaultMaxEnded], 200,000.
 	MaxTombstones int
 	// TokenKeys verify visitor tokens (contract §8): a stream or a
 	// disposition that carries a token (see [MintToken]) is let in only if
@@ -139,8 +167,9 @@ type Options struct {
 	// controls: it then passes as same-origin (tokens still keep it out).
 	TrustedHosts []string
 	// OnDisposition, when set, is called once per invitation with the
-	// visitor's answer, after the invitation stops being live. It runs on
-	// the request's goroutine. Nil means dispositions are only applied.
+	// visitor's answer, after the invitation stops being live, by the
+	// broker that received the answer. It runs on the request's goroutine.
+	// Nil means dispositions are only applied.
 	OnDisposition func(ctx context.Context, d Disposition)
 	// Logger receives stream and disposition events at Debug and failures
 	// at Warn. Nil means no logging.
@@ -156,7 +185,8 @@ type Broker struct {
 	expiry, heartbeat, writeTimeout, tombTTL time.Duration
 	retryFrame                               []byte
 	queue, perVisit                          int
-	maxSubs, maxInvs, maxTombs               int64
+	maxSubs, maxInvs                         int64
+	tombsPerShard                            int
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
 	access                                   access
@@ -165,6 +195,9 @@ type Broker struct {
 	onDisposition                            func(context.Context, Disposition)
 	logger                                   *slog.Logger
 	now                                      func() time.Time
+
+	backend    Backend
+	stopListen func()
 
 	seed   maphash.Seed
 	shards [numShards]shard
@@ -175,50 +208,23 @@ type Broker struct {
 	// Shutdown has begun to wait.
 	life    sync.Mutex
 	closing chan struct{}
-	wg      sync.WaitGroup // streams and the sweeper
+	wg      sync.WaitGroup // streams, writers, the sweeper and the listener
 }
 
-const numShards = 64
-
-type shard struct {
-	mu     sync.Mutex
-	visits map[string]*visit
+// registrar is a backend that registers a listener at once, without a
+// goroutine: the [MemoryBackend], which keeps no log for a late listener
+// to catch up from.
+type registrar interface {
+	register(deliver func(*Event)) (unregister func())
 }
 
-// visit returns the state of visitID, creating it; the caller holds mu.
-func (sh *shard) visit(visitID string) *visit {
-	v := sh.visits[visitID]
-	if v == nil {
-		v = &visit{}
-		sh.visits[strings.Clone(visitID)] = v // the ID may pin a whole request
-	}
-	return v
-}
+// sweeper is a backend that frees what aged out when the broker sweeps.
+type sweeper interface{ sweep() }
 
-// visit is the state of one visitID. It is guarded by its shard's mutex.
-type visit struct {
-	invs  []*invitation   // live, in engage order
-	tombs map[string]tomb // by interactionID
-	subs  []*subscriber
-	seq   uint64 // engage order, for Last-Event-ID
-}
-
-type invitation struct {
-	id, pageID string
-	channels   []string
-	seq        uint64
-	expiresAt  time.Time
-	frame      []byte // the engage event, encoded once
-}
-
-type tomb struct {
-	seq   uint64
-	until time.Time
-}
-
-// NewBroker returns a running Broker; nil opts means the defaults. It starts
-// a sweeper goroutine that [Broker.Shutdown] stops. NewBroker panics on a
-// negative option.
+// NewBroker returns a running Broker; nil opts means the defaults. It
+// starts a sweeper goroutine and, unless the backend is a [MemoryBackend],
+// a goroutine that listens to the backend; [Broker.Shutdown] stops both.
+// NewBroker panics on a negative option.
 func NewBroker(opts *Options) *Broker {
 	if opts == nil {
 		opts = &Options{}
@@ -231,6 +237,7 @@ func NewBroker(opts *Options) *Broker {
 	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
 		panic("push: Options limits must not be negative")
 	}
+	maxTombs := cmp.Or(opts.MaxTombstones, DefaultMaxEnded)
 	b := &Broker{
 		expiry:        cmp.Or(opts.DefaultExpiry, 30*time.Second),
 		heartbeat:     cmp.Or(opts.Heartbeat, 15*time.Second),
@@ -241,12 +248,13 @@ func NewBroker(opts *Options) *Broker {
 		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
 		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, 10000)),
 		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
-		maxTombs:      int64(cmp.Or(opts.MaxTombstones, 200000)),
+		tombsPerShard: perShard(maxTombs),
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
 		onDisposition: opts.OnDisposition,
 		logger:        opts.Logger,
 		now:           opts.Now,
+		backend:       opts.Backend,
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
 	}
@@ -263,23 +271,43 @@ func NewBroker(opts *Options) *Broker {
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
 	}
+	if b.backend == nil {
+		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: opts.Now})
+	}
+	if r, ok := b.backend.(registrar); ok {
+		b.stopListen = r.register(b.apply)
+	} else {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopListen = cancel
+		b.wg.Add(1)
+		go b.listen(ctx)
+	}
 	b.wg.Add(1)
 	go b.maintain()
 	return b
 }
 
-func cloneAll(list []string) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = strings.Clone(s)
-	}
-	return out
-}
-
 var _ gateway.Notifier = (*Broker)(nil)
 
-func (b *Broker) shard(visitID string) *shard {
-	return &b.shards[maphash.String(b.seed, visitID)%numShards]
+// listen applies the backend's events until ctx is done. A Listen that
+// fails (a configuration error) is logged and tried again, less and less
+// often.
+func (b *Broker) listen(ctx context.Context) {
+	defer b.wg.Done()
+	delay := 100 * time.Millisecond
+	for {
+		err := b.backend.Listen(ctx, b.apply)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log(slog.LevelError, "push: cannot listen to the backend", slog.Any("err", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
 }
 
 // join registers a stream with the broker's goroutines, unless the broker
@@ -303,16 +331,46 @@ func (b *Broker) closed() bool {
 	}
 }
 
-var errClosed = &gateway.Fault{Code: gateway.CodeUnavailable, Err: errors.New("push: broker is shut down")}
+// unavailable is the one place package push makes its 503 errors: the
+// handler answers them UNAVAILABLE with a Retry-After of retryAfter (zero:
+// the handler's default). cause is for logs only.
+func unavailable(retryAfter time.Duration, cause string) error {
+	return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: retryAfter, Err: errors.New(cause)}
+}
 
-// Engage makes p's invitation live and sends it to the visit's subscribed
-// pages. It accepts an engage for an interactionID that is already live,
-// cancelled, answered or expired without delivering it again. In strict
-// mode it refuses with an error matching [gateway.ErrEngagementInProgress]
-// while the visit has a live invitation for another interactionID. Past
-// MaxInvitations, or after Shutdown, it returns a [*gateway.Fault] matching
-// [gateway.ErrUnavailable].
-func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
+// backendUnavailable is the 503 of a failed backend call, with the
+// Retry-After the backend's error asks for, if any. The backend's error
+// is kept as text only, so that nothing in it can turn the answer into
+// anything but 503.
+func backendUnavailable(call string, err error) error {
+	var retryAfter time.Duration
+	if f := (*gateway.Fault)(nil); errors.As(err, &f) {
+		retryAfter = f.RetryAfter
+	}
+	return unavailable(retryAfter, "push: backend "+call+": "+err.Error())
+}
+
+var (
+	errClosed   = unavailable(0, "push: broker is shut down")
+	errTooMany  = unavailable(5*time.Second, "push: subscriber limit reached")
+	errFull     = unavailable(time.Second, "push: too many live invitations")
+	errInFlight = fmt.Errorf("push: visit has a live invitation: %w", gateway.ErrEngagementInProgress)
+)
+
+// releaseTimeout bounds the Release that undoes a claim after a failure,
+// which runs even when the request's context is done.
+const releaseTimeout = time.Second
+
+// Engage admits p's invitation: once its event is in the backend's log it
+// returns nil, and every broker makes it live and sends it to the visit's
+// subscribed pages. It accepts an engage for an interactionID that is
+// already live, cancelled, answered or expired without delivering it
+// again. In strict mode it refuses with an error matching
+// [gateway.ErrEngagementInProgress] while the visit has a live invitation
+// for another interactionID. Past MaxInvitations, after Shutdown, or when
+// the backend fails, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
+// was admitted.
+func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if b.closed() {
 		return errClosed
 	}
@@ -321,106 +379,114 @@ func (b *Broker) Engage(_ context.Context, p *gateway.Profile) error {
 	if p.ExpiresIn > 0 {
 		expiry = time.Duration(p.ExpiresIn) * time.Second
 	}
-	expiresAt := now.Add(expiry)
-	frame := engageFrame(p, expiresAt) // outside the lock
-
-	sh := b.shard(p.VisitID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	v := sh.visit(p.VisitID)
-	b.expire(v, now)
-	if _, gone := v.tombs[p.InteractionID]; gone {
-		return nil // cancelled first, answered or expired: drop
+	if b.known(p.VisitID, p.InteractionID, now) {
+		return nil // live already, or ended: nothing to deliver
 	}
-	for _, inv := range v.invs {
-		if inv.id == p.InteractionID {
-			return nil // already live
+	if err := b.admit(p); err != nil {
+		return err
+	}
+	if ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID); err != nil {
+		return backendUnavailable("Ended", err)
+	} else if ended {
+		return nil // cancelled first, on any broker: drop
+	}
+	if b.strict {
+		if err := b.claim(ctx, p.VisitID, p.InteractionID, expiry, now); err != nil {
+			return err
+		}
+		// A cancel racing on another broker does End, then Release: had
+		// it ended the ID before the claim, it is seen now.
+		ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID)
+		if err != nil || ended {
+			b.undoClaim(ctx, p.VisitID, p.InteractionID)
+			if err != nil {
+				return backendUnavailable("Ended", err)
+			}
+			return nil
 		}
 	}
-	if b.strict && len(v.invs) > 0 {
-		return fmt.Errorf("push: visit has a live invitation: %w", gateway.ErrEngagementInProgress)
-	}
-	if b.invs.Load() >= b.maxInvs {
-		return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: time.Second, Err: errors.New("push: too many live invitations")}
-	}
-	v.seq++
-	inv := &invitation{
-		id:        strings.Clone(p.InteractionID), // the profile's strings pin its whole request
-		pageID:    strings.Clone(p.PageID),
-		channels:  cloneAll(p.Channels),
-		seq:       v.seq,
-		expiresAt: expiresAt,
-		frame:     frame,
-	}
-	v.invs = append(v.invs, inv)
-	b.invs.Add(1)
-	for _, s := range v.subs {
-		if inv.pageID == "" || inv.pageID == s.pageID {
-			b.send(s, inv.id, inv.frame)
+	if err := b.backend.Publish(ctx, engageEvent(p, now, now.Add(expiry))); err != nil {
+		if b.strict {
+			b.undoClaim(ctx, p.VisitID, p.InteractionID)
 		}
+		return backendUnavailable("Publish", err)
 	}
 	return nil
 }
 
-// Cancel takes an invitation back: it stops being live and the pages that
-// had it are told to hide it. Cancelling an unknown interactionID succeeds
-// and makes a later engage for it a no-op. Past MaxTombstones, or after
-// Shutdown, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable].
-func (b *Broker) Cancel(_ context.Context, c *gateway.CancelData) error {
+// admit checks the room a new invitation takes, before anything is claimed
+// or published: an event once published is always applied. Every bound on
+// admission belongs here.
+func (b *Broker) admit(*gateway.Profile) error {
+	if b.invs.Load() >= b.maxInvs {
+		return errFull
+	}
+	return nil
+}
+
+// claim takes visitID's strict-mode claim for interactionID. A claim held
+// by an interaction this broker has seen end (expired, or ended with its
+// release still on its way) is released first: a backend's claim may
+// outlive its invitation by its TTL's resolution, or by a duplicate engage
+// that renewed it.
+func (b *Broker) claim(ctx context.Context, visitID, interactionID string, ttl time.Duration, now time.Time) error {
+	holder, err := b.backend.Claim(ctx, visitID, interactionID, ttl)
+	if err == nil && holder != interactionID && b.over(visitID, holder, now) {
+		if err = b.backend.Release(ctx, visitID, holder); err == nil {
+			holder, err = b.backend.Claim(ctx, visitID, interactionID, ttl)
+		}
+	}
+	switch {
+	case err != nil:
+		b.undoClaim(ctx, visitID, interactionID) // the claim may have been taken
+		return backendUnavailable("Claim", err)
+	case holder != interactionID:
+		return errInFlight
+	}
+	return nil
+}
+
+// undoClaim releases a claim after a failure, even if ctx is done; a
+// release that fails leaves the claim to lapse at its TTL.
+func (b *Broker) undoClaim(ctx context.Context, visitID, interactionID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := b.backend.Release(ctx, visitID, interactionID); err != nil {
+		b.log(slog.LevelWarn, "push: backend Release failed; the claim lapses at its TTL", slog.String("visitID", visitID), slog.Any("err", err))
+	}
+}
+
+// Cancel takes an invitation back: once the backend has recorded the end
+// and its event, it returns nil, and every broker stops showing it and
+// tells the pages that had it to hide it. Cancelling an unknown
+// interactionID succeeds and makes a later engage for it a no-op. A cancel
+// is never refused for want of room; after Shutdown, or when the backend
+// fails, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable], and the strategy's
+// retry cancels again.
+func (b *Broker) Cancel(ctx context.Context, c *gateway.CancelData) error {
 	if b.closed() {
 		return errClosed
 	}
-	now := b.now()
-	sh := b.shard(c.VisitID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	v := sh.visit(c.VisitID)
-	b.expire(v, now)
-	if _, ok := v.tombs[c.InteractionID]; ok {
-		return nil
+	return b.finish(ctx, c.VisitID, c.InteractionID, cancelEvent(c, b.now()))
+}
+
+// finish ends an interaction on every broker: it records the end, so that
+// a late engage anywhere is dropped, publishes ev (a cancel or an answer)
+// and frees the visit's claim, in that order, so that an engage that takes
+// the claim next finds the end recorded.
+func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *Event) error {
+	if err := b.backend.End(ctx, visitID, interactionID, b.tombTTL); err != nil {
+		return backendUnavailable("End", err)
 	}
-	if b.tombs.Load() >= b.maxTombs {
-		return &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: time.Second, Err: errors.New("push: too many tombstones")}
+	if err := b.backend.Publish(ctx, ev); err != nil {
+		return backendUnavailable("Publish", err)
 	}
-	b.end(v, c.InteractionID, cmp.Or(c.Reason, "cancelled"), now)
+	if b.strict {
+		if err := b.backend.Release(ctx, visitID, interactionID); err != nil {
+			return backendUnavailable("Release", err)
+		}
+	}
 	return nil
-}
-
-// end makes interactionID no longer live in v: it removes the invitation if
-// there is one, tells the subscribers that had it, and leaves a tombstone.
-// It reports whether the invitation was live.
-func (b *Broker) end(v *visit, id, reason string, now time.Time) bool {
-	seq := v.seq + 1 // an unknown ID sorts after everything sent so far
-	i := slices.IndexFunc(v.invs, func(inv *invitation) bool { return inv.id == id })
-	live := i >= 0
-	if live {
-		seq = v.invs[i].seq
-		v.invs = slices.Delete(v.invs, i, i+1)
-		b.invs.Add(-1)
-		frame := cancelFrame(id, reason)
-		for _, s := range v.subs {
-			if slices.Contains(s.seen, id) {
-				b.send(s, "", frame)
-			}
-		}
-	}
-	if v.tombs == nil {
-		v.tombs = make(map[string]tomb)
-	}
-	v.tombs[strings.Clone(id)] = tomb{seq: seq, until: now.Add(b.tombTTL)}
-	b.tombs.Add(1)
-	return live
-}
-
-// expire ends v's invitations that are past their time.
-func (b *Broker) expire(v *visit, now time.Time) {
-	for i := 0; i < len(v.invs); {
-		if inv := v.invs[i]; !now.Before(inv.expiresAt) {
-			b.end(v, inv.id, "expired", now)
-			continue
-		}
-		i++
-	}
 }
 
 // maintain sweeps once a second and sends heartbeats, until Shutdown.
@@ -456,37 +522,6 @@ func (b *Broker) each(f func(*subscriber)) {
 	}
 }
 
-// sweep is what the broker's sweeper does every second: it ends expired
-// invitations, forgets tombstones past their TTL, closes streams whose
-// browser has gone, and drops visits with nothing left. Tests with an
-// injected clock call it through export_test.go.
-func (b *Broker) sweep() {
-	now := b.now()
-	for i := range b.shards {
-		sh := &b.shards[i]
-		sh.mu.Lock()
-		for id, v := range sh.visits {
-			for _, s := range v.subs {
-				if c, ok := s.conn(); ok && peerClosed(c) {
-					b.drop(s)
-				}
-			}
-			v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
-			b.expire(v, now)
-			for tid, t := range v.tombs {
-				if !now.Before(t.until) {
-					delete(v.tombs, tid)
-					b.tombs.Add(-1)
-				}
-			}
-			if len(v.invs) == 0 && len(v.tombs) == 0 && len(v.subs) == 0 {
-				delete(sh.visits, id)
-			}
-		}
-		sh.mu.Unlock()
-	}
-}
-
 // Stats is a snapshot of a Broker's counts, for metrics and tests.
 type Stats struct {
 	Subscribers, Invitations, Tombstones int
@@ -497,16 +532,22 @@ func (b *Broker) Stats() Stats {
 	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load())}
 }
 
-// Shutdown closes every stream, stops the maintenance goroutine, and returns
-// when all the broker's goroutines, stream handlers and writers included,
-// are gone, or when ctx is done, with its error. Engage and Cancel then answer
-// [gateway.ErrUnavailable]. It is safe to call more than once.
+// Shutdown stops listening to the backend, closes every stream, stops the
+// maintenance goroutine, and returns when all the broker's goroutines,
+// stream handlers and writers included, are gone, or when ctx is done,
+// with its error. Engage and Cancel then answer [gateway.ErrUnavailable].
+// It does not close the backend, which other brokers may share. It is safe
+// to call more than once.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.life.Lock()
-	if !b.closed() {
+	first := !b.closed()
+	if first {
 		close(b.closing)
 	}
 	b.life.Unlock()
+	if first {
+		b.stopListen()
+	}
 	// Once every subscriber is dead no writer can start, so the wait below
 	// counts every goroutine there will be.
 	var all []*subscriber

@@ -35,11 +35,12 @@ type Disposition struct {
 const maxDispositionBytes = 4 << 10
 
 // serveDisposition applies a visitor's answer: the invitation stops being
-// live, the visit's other pages get a cancel event whose reason is the
-// answer's result, and OnDisposition hears of it once.
-// Answering an invitation that is no longer live is accepted again (200) so
-// that retries and other tabs are harmless; an interactionID the broker never
-// had is 404.
+// live on every broker, the visit's other pages hide it (the cancel event's
+// reason is the result), and OnDisposition hears of it once, on this
+// broker. Answering an invitation that is no longer live is accepted again
+// (200) so that retries and other tabs are harmless; an interactionID the
+// broker never had is 404. Two answers posted to two brokers at once may
+// both be reported, each by its own broker.
 func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitID string) {
 	// Pages post with fetch (application/json) or navigator.sendBeacon,
 	// which can only send text/plain.
@@ -71,7 +72,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		gateway.WriteError(w, invalidDisposition(broken))
 		return
 	}
-	live, known, err := b.answer(visitID, d)
+	live, known, err := b.answer(r, d)
 	if err != nil {
 		gateway.WriteError(w, err)
 		return
@@ -91,6 +92,8 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 	io.WriteString(w, `{"status":"OK","interactionID":"`+d.InteractionID+"\"}\n")
 }
 
+// errWrongChannel refuses an acceptance through a channel the invitation
+// did not offer.
 // invalidDisposition is the error for a disposition that breaks its tags.
 func invalidDisposition(broken []rules.FieldError) error {
 	fields := make([]gateway.FieldError, len(broken))
@@ -100,34 +103,45 @@ func invalidDisposition(broken []rules.FieldError) error {
 	return &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: fields}
 }
 
-// errWrongChannel refuses an acceptance through a channel the invitation
-// did not offer.
 var errWrongChannel = &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: []gateway.FieldError{
 	{Field: "channel", Rule: "offered", Message: "channel must be one of the invitation's channels"},
 }}
 
-// answer ends the invitation d names. It reports whether it was live, and
-// whether the broker knows it at all (live or remembered).
-func (b *Broker) answer(visitID string, d Disposition) (live, known bool, err error) {
+// answer ends the invitation d names on every broker. It reports whether
+// this answer is the one that ended it, and whether the broker knows the
+// invitation at all (live or remembered).
+func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err error) {
 	now := b.now()
-	sh := b.shard(visitID)
+	sh := b.shard(d.VisitID)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	v := sh.visits[visitID]
-	if v == nil {
-		return false, false, nil
-	}
-	b.expire(v, now)
-	if _, ok := v.tombs[d.InteractionID]; ok {
-		return false, true, nil
-	}
-	for _, inv := range v.invs {
-		if inv.id == d.InteractionID {
-			if d.Result == "accepted" && !slices.Contains(inv.channels, d.Channel) {
-				return false, true, errWrongChannel
-			}
-			return b.end(v, d.InteractionID, d.Result, now), true, nil
+	v := sh.visits[d.VisitID]
+	var inv *invitation
+	if v != nil {
+		b.expire(sh, d.VisitID, v, now)
+		if i := v.live(d.InteractionID); i >= 0 {
+			inv = v.invs[i]
 		}
 	}
-	return false, false, nil
+	switch {
+	case inv == nil:
+		_, ended := sh.tomb(d.VisitID, d.InteractionID, now)
+		sh.mu.Unlock()
+		return false, ended, nil
+	case d.Result == "accepted" && !slices.Contains(inv.channels, d.Channel):
+		sh.mu.Unlock()
+		return false, true, errWrongChannel
+	case inv.answering:
+		sh.mu.Unlock()
+		return false, true, nil // another tab's answer is on its way
+	}
+	inv.answering = true
+	sh.mu.Unlock()
+
+	if err := b.finish(r.Context(), d.VisitID, d.InteractionID, answerEvent(d, now)); err != nil {
+		sh.mu.Lock()
+		inv.answering = false
+		sh.mu.Unlock()
+		return false, true, err
+	}
+	return true, true, nil
 }

@@ -37,10 +37,14 @@ const MaxEventBytes = 64 << 10
 // cancelData object) for a cancel, "answer" ({visitID, interactionID,
 // result, channel}) for an answer}. docs/contract.md §7 describes it.
 //
-// An Event is immutable once made, and safe to share between goroutines.
+// An Event does not change while a Backend or a broker has it, and is safe
+// to share between goroutines during that call. A broker's own event may
+// refer to the request it came from, which is reused once Publish returns:
+// that is one reason a Backend keeps no pointer to an Event (see [Backend]).
 type Event struct {
 	op op
-	id string
+	id string // a decoded event's; a local one's is made from n
+	n  uint64 // a local event's number: its ID is eventIDs.prefix and n
 	at time.Time
 
 	// op engage
@@ -66,7 +70,17 @@ var opNames = [...]string{opEngage: "engage", opCancel: "cancel", opAnswer: "ans
 
 // ID returns the event's identifier, unique to the Publish call that made
 // it: a Backend may use it to drop duplicates of a publish it retried.
-func (e *Event) ID() string { return e.id }
+func (e *Event) ID() string {
+	if e.id != "" || e.op == 0 {
+		return e.id
+	}
+	return string(e.appendLocalID(nil))
+}
+
+// appendLocalID appends the ID of an event made by this process.
+func (e *Event) appendLocalID(b []byte) []byte {
+	return strconv.AppendUint(append(b, eventIDs.prefix...), e.n, 36)
+}
 
 // VisitID returns the visit the event is about, for backends that route or
 // shard by visit.
@@ -95,38 +109,38 @@ func init() {
 	eventIDs.prefix = hex.EncodeToString(b[:]) + "-"
 }
 
-func newEventID() string {
-	return eventIDs.prefix + strconv.FormatUint(eventIDs.n.Add(1), 36)
-}
+// newEventNumber numbers a local event; its ID is made from the number
+// only when a backend asks, so that the memory backend's events cost no
+// string.
+func newEventNumber() uint64 { return eventIDs.n.Add(1) }
 
-// engageEvent makes the event of an accepted engage. p is valid; the event
-// keeps copies of the fields delivery needs, so p may be reused.
+// engageEvent makes the event of an accepted engage. p is valid. The event
+// refers to p instead of copying it: it lives only for the Publish call,
+// as neither a Backend nor a broker's deliver keeps an event, and the
+// Broker keeps p unchanged until Engage returns. MarshalBinary and the
+// brokers read only the fields delivery needs.
 func engageEvent(p *gateway.Profile, at, expiresAt time.Time) *Event {
-	q := &gateway.Profile{
-		InteractionID: p.InteractionID,
-		VisitID:       p.VisitID,
-		GlobalVisitID: p.GlobalVisitID,
-		PageID:        p.PageID,
-		Channels:      p.Channels,
-		Language:      p.Language,
-		ExpiresIn:     p.ExpiresIn,
-	}
-	if p.Invitation != nil {
-		inv := *p.Invitation
-		q.Invitation = &inv
-	}
-	return &Event{op: opEngage, id: newEventID(), at: at, profile: q, expiresAt: expiresAt}
+	return &Event{op: opEngage, n: newEventNumber(), at: at, profile: p, expiresAt: expiresAt}
 }
 
 // cancelEvent makes the event of an accepted cancel. c is valid.
 func cancelEvent(c *gateway.CancelData, at time.Time) *Event {
-	return &Event{op: opCancel, id: newEventID(), at: at,
-		cancel: &gateway.CancelData{InteractionID: c.InteractionID, VisitID: c.VisitID, Reason: c.Reason}}
+	x := &struct {
+		ev Event
+		c  gateway.CancelData
+	}{c: gateway.CancelData{InteractionID: c.InteractionID, VisitID: c.VisitID, Reason: c.Reason}}
+	x.ev = Event{op: opCancel, n: newEventNumber(), at: at, cancel: &x.c}
+	return &x.ev
 }
 
 // answerEvent makes the event of a visitor's answer. d is valid.
 func answerEvent(d Disposition, at time.Time) *Event {
-	return &Event{op: opAnswer, id: newEventID(), at: at, answer: &d}
+	x := &struct {
+		ev Event
+		d  Disposition
+	}{d: d}
+	x.ev = Event{op: opAnswer, n: newEventNumber(), at: at, answer: &x.d}
+	return &x.ev
 }
 
 // MarshalBinary encodes e as JSON (see [Event]). It fails only for the
@@ -139,7 +153,11 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 	b = append(b, `{"op":"`...)
 	b = append(b, opNames[e.op]...)
 	b = append(b, `","id":`...)
-	b = jsonscan.AppendString(b, e.id)
+	if e.id != "" {
+		b = jsonscan.AppendString(b, e.id)
+	} else {
+		b = append(e.appendLocalID(append(b, '"')), '"') // hex, '-' and base 36: nothing to escape
+	}
 	b = append(b, `,"at":"`...)
 	b = e.at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
@@ -148,7 +166,9 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 		b = append(b, `,"expiresAt":"`...)
 		b = e.expiresAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","profile":`...)
-		p, _ := e.profile.MarshalJSON() // cannot fail
+		q := *e.profile
+		q.UserData, q.Extra = nil, nil // they stay with the instance that received them
+		p, _ := q.MarshalJSON()        // cannot fail
 		b = append(b, p...)
 	case opCancel:
 		b = append(b, `,"cancel":`...)

@@ -353,6 +353,7 @@ func TestTwoTabsOneAnswerHidesBoth(t *testing.T) {
 		t.Fatalf("disposition: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
+	// The pages hear why it went: the visitor's result.
 	wantCancel(t, tab1.next(t), "i-1", "accepted")
 	wantCancel(t, tab2.next(t), "i-1", "accepted")
 	// The other tab answering too is harmless, and the hook hears once.
@@ -467,7 +468,10 @@ func TestExpiry(t *testing.T) {
 	if st := e.b.Stats(); st.Invitations != 1 || st.Tombstones != 1 {
 		t.Errorf("stats %+v, want 1 live and 1 tombstone", st)
 	}
-	e.clock.Add(2 * time.Minute)
+	// A tombstone lasts TombstoneTTL from the end of its invitation: i-1's
+	// (ended at 12:00:10) goes at 12:01:10; i-2 expires at 12:00:40 and
+	// its tombstone lasts until 12:01:40.
+	e.clock.Add(65 * time.Second)
 	e.b.Sweep()
 	if st := e.b.Stats(); st.Invitations != 0 || st.Tombstones != 1 {
 		t.Errorf("after the TTL: %+v, want i-2 expired into the one tombstone left", st)

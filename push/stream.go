@@ -2,11 +2,9 @@ package push
 
 import (
 	"bytes"
-	"errors"
 	"log/slog"
 	"net/http"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -109,8 +107,6 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-var errTooMany = &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 5 * time.Second, Err: errors.New("push: subscriber limit reached")}
-
 // serveStream opens one page's event stream, until tokenExpiry when it is
 // set. On HTTP/1.x it takes the connection over from net/http and returns:
 // the stream then costs no goroutine while idle, and a writer goroutine
@@ -204,12 +200,12 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		return nil, nil, errClosed
 	}
 	v := sh.visit(visitID)
-	v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
+	pruneDead(v)
 	if len(v.subs) >= b.perVisit {
 		// The newest stream is the likeliest to have a page behind it:
 		// make room by closing the oldest.
 		b.drop(v.subs[0])
-		v.subs = slices.Delete(v.subs, 0, 1)
+		pruneDead(v)
 	}
 	if b.subs.Add(1) > b.maxSubs {
 		b.subs.Add(-1)
@@ -218,19 +214,19 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 	s := &subscriber{pageID: strings.Clone(pageID), writing: true}
 	s.idle.L = &s.mu
 	v.subs = append(v.subs, s)
-	b.expire(v, b.now())
+	now := b.now()
+	b.expire(sh, visitID, v, now)
 
 	// Last-Event-ID names the newest invitation the page had: it has the
-	// ones engaged before it too.
+	// ones engaged before it too. An ID that was never live here (cancelled
+	// before its engage) names no place in the order: the page gets every
+	// invitation.
 	var after uint64
 	if last != "" {
-		if t, ok := v.tombs[last]; ok {
-			after = t.seq
-		}
-		for _, inv := range v.invs {
-			if inv.id == last {
-				after = inv.seq
-			}
+		if i := v.live(last); i >= 0 {
+			after = v.invs[i].seq
+		} else if seq, ok := sh.tomb(visitID, last, now); ok {
+			after = seq
 		}
 	}
 	var initial [][]byte
@@ -238,7 +234,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		if inv.pageID != "" && inv.pageID != pageID {
 			continue
 		}
-		s.seen = append(s.seen, inv.id)
+		inv.sentTo = append(inv.sentTo, s)
 		if inv.seq > after {
 			initial = append(initial, inv.frame)
 		}

@@ -3,15 +3,14 @@ package push
 import (
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 )
 
-// subscriber is one open stream. seen is guarded by the shard's mutex;
-// the rest of the state by mu.
+// subscriber is one open stream. Its state is guarded by mu; which
+// invitations it has is kept on each invitation (sentTo), under the
+// shard's mutex.
 type subscriber struct {
 	pageID string
-	seen   []string // interactionIDs sent, newest last
 
 	mu      sync.Mutex
 	queue   [][]byte // frames waiting for the writer
@@ -20,25 +19,6 @@ type subscriber struct {
 	ending  bool     // its last frame is queued: dropped once it is written
 	idle    sync.Cond
 	sink    sink
-}
-
-// maxSeen bounds a subscriber's memory of what it was sent; older entries
-// are covered by tombstones.
-const maxSeen = 32
-
-// send queues frame for s; the caller holds s's shard lock. id, when set,
-// is recorded as sent, and a frame for an id already sent is not queued.
-func (b *Broker) send(s *subscriber, id string, frame []byte) {
-	if id != "" {
-		if slices.Contains(s.seen, id) {
-			return
-		}
-		if len(s.seen) == maxSeen {
-			s.seen = slices.Delete(s.seen, 0, 1)
-		}
-		s.seen = append(s.seen, id)
-	}
-	b.enqueue(s, frame)
 }
 
 // enqueue queues frame for s without blocking and starts a writer if none

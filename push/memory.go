@@ -1,0 +1,261 @@
+package push
+
+import (
+	"cmp"
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryOptions configures a [MemoryBackend]. The zero value, and a nil
+// *MemoryOptions, give the defaults each field names.
+type MemoryOptions struct {
+	// MaxEnded bounds the ended interactionIDs remembered (see
+	// [Backend.End]). At the bound the oldest record is forgotten to make
+	// room: End never fails. The bound is split evenly among 64 shards by
+	// visitID, so one visit, or the visits of one shard, hold at most
+	// MaxEnded/64 of them. Zero means 200,000.
+	MaxEnded int
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxEnded is the default of [MemoryOptions.MaxEnded] and of
+// [Options.MaxTombstones].
+const DefaultMaxEnded = 200_000
+
+// MemoryBackend is the [Backend] of brokers in one process: the default of
+// [Options.Backend]. Several brokers may share one, as the tests of
+// package push/pushtest do; brokers in other processes cannot.
+//
+// It keeps no log: Publish hands the event to every listening broker
+// before it returns, in the publisher's goroutine, so a broker sees its own
+// engage applied when Engage returns and delivery costs no hop. Events of
+// one visit are delivered in the order they were published, one at a time;
+// events of different visits are delivered concurrently, as the backend is
+// split into 64 shards by visitID, each with its own locks. A broker
+// registers with a MemoryBackend before [NewBroker] returns, so it misses
+// nothing published after; a listener that calls Listen itself starts with
+// the events published once Listen has begun.
+//
+// Claims lapse at their ttl exactly, by the backend's clock. Ended records
+// are bounded by MaxEnded (see [MemoryOptions]); records and claims that
+// aged out are freed by the next call in their shard and by
+// the broker's sweep, and the maps that held a flood of them are rebuilt once
+// they have emptied, so memory goes back down. Ping always reports nil.
+//
+// A MemoryBackend is safe for concurrent use. It starts no goroutine and
+// needs no closing.
+type MemoryBackend struct {
+	now         func() int64 // Unix nanoseconds
+	maxPerShard int
+	seed        maphash.Seed
+	shards      [numShards]memShard
+
+	lmu       sync.Mutex                     // serialises changes to listeners
+	listeners atomic.Pointer[[]*memListener] // copied on change; Publish reads it unlocked
+}
+
+type memShard struct {
+	mu        sync.Mutex // claims and ended
+	claims    map[string]memClaim
+	claimPeak int
+	ended     endedSet[struct{}]
+
+	// pub orders the delivery of the shard's events: one visit's events
+	// reach each listener one at a time, in publish order.
+	pub sync.Mutex
+}
+
+type memClaim struct {
+	holder string // "" once released
+	until  int64  // Unix nanoseconds
+}
+
+type memListener struct{ deliver func(*Event) }
+
+var _ Backend = (*MemoryBackend)(nil)
+
+// NewMemoryBackend returns an empty MemoryBackend; nil opts means the
+// defaults. It panics if MaxEnded is negative.
+func NewMemoryBackend(opts *MemoryOptions) *MemoryBackend {
+	if opts == nil {
+		opts = &MemoryOptions{}
+	}
+	if opts.MaxEnded < 0 {
+		panic("push: MemoryOptions.MaxEnded must not be negative")
+	}
+	m := &MemoryBackend{
+		maxPerShard: perShard(cmp.Or(opts.MaxEnded, DefaultMaxEnded)),
+		seed:        maphash.MakeSeed(),
+	}
+	if now := opts.Now; now != nil {
+		m.now = func() int64 { return now().UnixNano() }
+	} else {
+		// Claims and records need only a reading that moves as time does:
+		// the monotonic clock costs one read where time.Now costs two.
+		start := time.Now()
+		m.now = func() int64 { return start.UnixNano() + int64(time.Since(start)) }
+	}
+	for i := range m.shards {
+		m.shards[i].claims = make(map[string]memClaim)
+	}
+	m.listeners.Store(new([]*memListener))
+	return m
+}
+
+// perShard is a shard's part of a bound split among numShards shards,
+// at least one.
+func perShard(total int) int { return max(1, (total+numShards-1)/numShards) }
+
+func (m *MemoryBackend) shard(visitID string) *memShard {
+	return &m.shards[maphash.String(m.seed, visitID)%numShards]
+}
+
+// Claim implements [Backend.Claim].
+func (m *MemoryBackend) Claim(_ context.Context, visitID, interactionID string, ttl time.Duration) (string, error) {
+	now := m.now()
+	sh := m.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c, ok := sh.claims[visitID]
+	if ok && c.holder != interactionID && c.holder != "" && c.until > now {
+		return c.holder, nil
+	}
+	if !ok {
+		visitID = strings.Clone(visitID) // the caller's string may pin a request
+		sh.claimPeak = max(sh.claimPeak, len(sh.claims)+1)
+	}
+	if c.holder != interactionID {
+		c.holder = strings.Clone(interactionID)
+	}
+	c.until = now + int64(ttl)
+	sh.claims[visitID] = c
+	return c.holder, nil
+}
+
+// Release implements [Backend.Release].
+func (m *MemoryBackend) Release(_ context.Context, visitID, interactionID string) error {
+	sh := m.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c, ok := sh.claims[visitID]; ok && c.holder == interactionID {
+		// A free entry, not a deletion: the visit's next claim reuses it,
+		// and the sweep removes it.
+		sh.claims[visitID] = memClaim{}
+	}
+	return nil
+}
+
+// End implements [Backend.End]. At the shard's part of MaxEnded it forgets
+// the shard's oldest record first. Recording an ID again keeps its first
+// time.
+func (m *MemoryBackend) End(_ context.Context, visitID, interactionID string, ttl time.Duration) error {
+	now := m.now()
+	var buf [256]byte
+	key := endedKey(buf[:0], visitID, interactionID)
+	sh := m.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.ended.expire(now)
+	sh.ended.add(key, now+int64(ttl), struct{}{}, m.maxPerShard, now)
+	return nil
+}
+
+// Ended implements [Backend.Ended].
+func (m *MemoryBackend) Ended(_ context.Context, visitID, interactionID string) (bool, error) {
+	var buf [256]byte
+	key := endedKey(buf[:0], visitID, interactionID)
+	sh := m.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.ended.holds(key) {
+		return false, nil // the usual answer, without reading the clock
+	}
+	_, ok := sh.ended.get(key, m.now())
+	return ok, nil
+}
+
+// Publish implements [Backend.Publish]: it calls every listener's deliver
+// with ev before it returns.
+func (m *MemoryBackend) Publish(_ context.Context, ev *Event) error {
+	sh := m.shard(ev.VisitID())
+	sh.pub.Lock()
+	defer sh.pub.Unlock()
+	for _, l := range *m.listeners.Load() {
+		l.deliver(ev)
+	}
+	return nil
+}
+
+// Listen implements [Backend.Listen]: it delivers the events published
+// from when it has begun until ctx is done.
+func (m *MemoryBackend) Listen(ctx context.Context, deliver func(*Event)) error {
+	unregister := m.register(deliver)
+	defer unregister()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// register adds a listener at once; the broker uses it instead of Listen
+// so that it misses nothing published after NewBroker returns.
+func (m *MemoryBackend) register(deliver func(*Event)) (unregister func()) {
+	l := &memListener{deliver: deliver}
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	list := append(append([]*memListener(nil), *m.listeners.Load()...), l)
+	m.listeners.Store(&list)
+	return func() {
+		m.lmu.Lock()
+		defer m.lmu.Unlock()
+		var kept []*memListener
+		for _, o := range *m.listeners.Load() {
+			if o != l {
+				kept = append(kept, o)
+			}
+		}
+		m.listeners.Store(&kept)
+	}
+}
+
+// Ping implements [Backend.Ping]: a MemoryBackend is always reachable.
+func (m *MemoryBackend) Ping(context.Context) error { return nil }
+
+// sweep frees the records and claims that aged out, and rebuilds the maps
+// that a flood left mostly empty. the broker's sweep calls it.
+func (m *MemoryBackend) sweep() {
+	now := m.now()
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		sh.ended.expire(now)
+		for v, c := range sh.claims {
+			if c.until <= now {
+				delete(sh.claims, v)
+			}
+		}
+		if shrunk(len(sh.claims), sh.claimPeak) {
+			claims := make(map[string]memClaim, len(sh.claims))
+			for v, c := range sh.claims {
+				claims[v] = c
+			}
+			sh.claims, sh.claimPeak = claims, len(claims)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// endedLen returns how many ended records the backend holds, for tests.
+func (m *MemoryBackend) endedLen() int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		n += sh.ended.len()
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,285 @@
+package push
+
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// This file holds the broker's view: the live invitations and tombstones
+// that the backend's events build on every broker, and the streams they go
+// to. Events are applied to it, and requests read it, under the lock of the
+// visit's shard; nothing here calls the backend.
+
+const numShards = 64
+
+type shard struct {
+	mu        sync.Mutex
+	visits    map[string]*visit // visits with live invitations or streams
+	visitPeak int
+	tombs     endedSet[uint64] // by endedKey; the value is the seq the invitation had here, 0 if it was never live here
+	seq       uint64           // the order of the shard's engages, for Last-Event-ID
+}
+
+// visit is the state of one visitID. It is guarded by its shard's mutex.
+type visit struct {
+	invs []*invitation // live, in engage order
+	subs []*subscriber
+}
+
+type invitation struct {
+	id, pageID string
+	channels   []string
+	seq        uint64
+	expiresAt  time.Time
+	frame      []byte        // the engage event, encoded once
+	sentTo     []*subscriber // the streams that have it: they get its cancel
+	sent       [2]*subscriber
+	answering  bool // an answer is being recorded: the next is a duplicate
+}
+
+func (b *Broker) shard(visitID string) *shard {
+	return &b.shards[maphash.String(b.seed, visitID)%numShards]
+}
+
+// visit returns the state of visitID, creating it; the caller holds mu.
+func (sh *shard) visit(visitID string) *visit {
+	v := sh.visits[visitID]
+	if v == nil {
+		v = &visit{}
+		sh.visits[strings.Clone(visitID)] = v // the ID may pin a whole request
+		sh.visitPeak = max(sh.visitPeak, len(sh.visits))
+	}
+	return v
+}
+
+func (v *visit) live(id string) int {
+	return slices.IndexFunc(v.invs, func(inv *invitation) bool { return inv.id == id })
+}
+
+// tomb returns the tombstone of id in visitID, if it is still kept.
+func (sh *shard) tomb(visitID, id string, now time.Time) (seq uint64, ok bool) {
+	var buf [256]byte
+	return sh.tombs.get(endedKey(buf[:0], visitID, id), now.UnixNano())
+}
+
+// addTomb remembers that id of visitID ended, until the given time; seq is
+// the order the invitation had here, 0 if it never was live here. The
+// caller holds sh.mu.
+func (b *Broker) addTomb(sh *shard, visitID, id string, seq uint64, until, now time.Time) {
+	var buf [256]byte
+	b.tombs.Add(int64(sh.tombs.add(endedKey(buf[:0], visitID, id), until.UnixNano(), seq, b.tombsPerShard, now.UnixNano())))
+}
+
+// known reports whether id of visitID is live or ended in the view.
+func (b *Broker) known(visitID, id string, now time.Time) bool {
+	sh := b.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v := sh.visits[visitID]; v != nil {
+		b.expire(sh, visitID, v, now)
+		if v.live(id) >= 0 {
+			return true
+		}
+	}
+	_, ended := sh.tomb(visitID, id, now)
+	return ended
+}
+
+// over reports whether the view has seen id of visitID end: expired,
+// cancelled or answered.
+func (b *Broker) over(visitID, id string, now time.Time) bool {
+	sh := b.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v := sh.visits[visitID]; v != nil {
+		b.expire(sh, visitID, v, now)
+	}
+	_, ended := sh.tomb(visitID, id, now)
+	return ended
+}
+
+// apply applies one of the backend's events to the view. It never refuses
+// one: room was checked when it was admitted. It is idempotent, as a
+// backend may deliver an event twice.
+func (b *Broker) apply(ev *Event) {
+	switch ev.op {
+	case opEngage:
+		b.applyEngage(ev)
+	case opCancel:
+		b.applyEnd(ev.cancel.VisitID, ev.cancel.InteractionID, cmp.Or(ev.cancel.Reason, "cancelled"), ev.at)
+	case opAnswer:
+		b.applyEnd(ev.answer.VisitID, ev.answer.InteractionID, ev.answer.Result, ev.at)
+	}
+}
+
+// applyEngage makes an engage live and sends it to the visit's pages,
+// unless it is live already, ended, or expired.
+func (b *Broker) applyEngage(ev *Event) {
+	p := ev.profile
+	now := b.now()
+	frame := engageFrame(p, ev.expiresAt) // outside the lock
+	sh := b.shard(p.VisitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v := sh.visits[p.VisitID]
+	if v != nil {
+		b.expire(sh, p.VisitID, v, now)
+		if v.live(p.InteractionID) >= 0 {
+			return
+		}
+	}
+	if _, ended := sh.tomb(p.VisitID, p.InteractionID, now); ended {
+		return // cancelled first, answered or expired: drop
+	}
+	if !now.Before(ev.expiresAt) { // a late delivery: it ended on its way
+		b.addTomb(sh, p.VisitID, p.InteractionID, 0, ev.expiresAt.Add(b.tombTTL), now)
+		return
+	}
+	if v == nil {
+		v = sh.visit(p.VisitID)
+	}
+	sh.seq++
+	inv := &invitation{seq: sh.seq, expiresAt: ev.expiresAt, frame: frame}
+	inv.id, inv.pageID, inv.channels = cloneStrings(p.InteractionID, p.PageID, p.Channels)
+	inv.sentTo = inv.sent[:0]
+	v.invs = append(v.invs, inv)
+	b.invs.Add(1)
+	for _, s := range v.subs {
+		if inv.pageID == "" || inv.pageID == s.pageID {
+			inv.sentTo = append(inv.sentTo, s)
+			b.enqueue(s, inv.frame)
+		}
+	}
+}
+
+// cloneStrings copies the strings an invitation keeps into one
+// allocation: the event's strings may pin a whole request or message.
+func cloneStrings(id, pageID string, channels []string) (string, string, []string) {
+	n := len(id) + len(pageID)
+	for _, c := range channels {
+		n += len(c)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(id)
+	b.WriteString(pageID)
+	for _, c := range channels {
+		b.WriteString(c)
+	}
+	all := b.String()
+	id, all = all[:len(id)], all[len(id):]
+	pageID, all = all[:len(pageID)], all[len(pageID):]
+	out := make([]string, len(channels))
+	for i, c := range channels {
+		out[i], all = all[:len(c)], all[len(c):]
+	}
+	return id, pageID, out
+}
+
+// applyEnd ends id of visitID, a cancel or an answer made at the given
+// time: the pages that had it are told, with reason, and a tombstone
+// remembers it for TombstoneTTL from then (from now at the latest, so that
+// a clock ahead cannot keep it longer).
+func (b *Broker) applyEnd(visitID, id, reason string, at time.Time) {
+	now := b.now()
+	until := minTime(at, now).Add(b.tombTTL)
+	sh := b.shard(visitID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v := sh.visits[visitID]; v != nil {
+		b.expire(sh, visitID, v, now)
+		if i := v.live(id); i >= 0 {
+			b.end(sh, visitID, v, i, reason, until, now)
+			return
+		}
+	}
+	b.addTomb(sh, visitID, id, 0, until, now)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// end removes v's live invitation i, tells the pages that had it, and
+// leaves its tombstone. The caller holds sh.mu.
+func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, until, now time.Time) {
+	inv := v.invs[i]
+	v.invs = slices.Delete(v.invs, i, i+1)
+	b.invs.Add(-1)
+	if len(inv.sentTo) > 0 {
+		frame := cancelFrame(inv.id, reason)
+		for _, s := range inv.sentTo {
+			b.enqueue(s, frame)
+		}
+	}
+	b.addTomb(sh, visitID, inv.id, inv.seq, until, now)
+}
+
+// expire ends v's invitations that are past their time. The caller holds
+// sh.mu.
+func (b *Broker) expire(sh *shard, visitID string, v *visit, now time.Time) {
+	for i := 0; i < len(v.invs); {
+		if inv := v.invs[i]; !now.Before(inv.expiresAt) {
+			b.end(sh, visitID, v, i, "expired", inv.expiresAt.Add(b.tombTTL), now)
+			continue
+		}
+		i++
+	}
+}
+
+// pruneDead forgets v's closed streams, in its list and in its
+// invitations'. The caller holds the shard's mutex.
+func pruneDead(v *visit) {
+	n := len(v.subs)
+	v.subs = slices.DeleteFunc(v.subs, (*subscriber).isDead)
+	if len(v.subs) == n {
+		return
+	}
+	for _, inv := range v.invs {
+		inv.sentTo = slices.DeleteFunc(inv.sentTo, (*subscriber).isDead)
+	}
+}
+
+// sweep is what the broker's sweeper does every second: it ends
+// expired invitations, forgets tombstones past their TTL, closes streams
+// whose browser has gone, drops visits with nothing left, and gives back
+// the memory a flood of them took. A [MemoryBackend] is swept too. Tests
+// with an injected clock call it.
+func (b *Broker) sweep() {
+	now := b.now()
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		for id, v := range sh.visits {
+			for _, s := range v.subs {
+				if c, ok := s.conn(); ok && peerClosed(c) {
+					b.drop(s)
+				}
+			}
+			pruneDead(v)
+			b.expire(sh, id, v, now)
+			if len(v.invs) == 0 && len(v.subs) == 0 {
+				delete(sh.visits, id)
+			}
+		}
+		if shrunk(len(sh.visits), sh.visitPeak) {
+			visits := make(map[string]*visit, len(sh.visits))
+			for id, v := range sh.visits {
+				visits[id] = v
+			}
+			sh.visits, sh.visitPeak = visits, len(visits)
+		}
+		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
+		sh.mu.Unlock()
+	}
+	if s, ok := b.backend.(sweeper); ok {
+		s.sweep()
+	}
+}
