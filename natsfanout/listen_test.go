@@ -263,12 +263,13 @@ func TestStoreWipedUnderLoad(t *testing.T) {
 	restarted = true
 	mu.Unlock()
 	c.reconnected()
-	time.Sleep(time.Second)
+	eventually(t, "20 publishes are acknowledged after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 20
+	})
 	close(stop)
 	wg.Wait()
-	if len(acked) < 20 {
-		t.Fatalf("only %d publishes acknowledged after the restart: the test did not run long enough", len(acked))
-	}
 	for name, l := range map[string]*listening{"A": la, "B": lb} {
 		got := map[string]bool{}
 		eventually(t, name+" gets every acknowledged event", func() bool {

@@ -26,6 +26,7 @@ import (
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/natsfanout"
+	"github.com/engagekit/gateway/push"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -75,20 +76,21 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		if err != nil {
 			return c, err
 		}
-		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
+		backend, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
 		if err != nil {
 			nc.Close()
 			return c, err
 		}
-		gw := gateway.NewHandler(f, &gateway.Options{Logger: log})
+		broker := push.NewBroker(&push.Options{Backend: backend})
+		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
 		mux.Handle("/backend/data/gateway/", gw)
-		mux.Handle("/notification/", f.Broker())
+		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", shop.Page())
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			f.Shutdown(ctx)
+			broker.Shutdown(ctx)
 			nc.Close()
 			return c, err
 		}
@@ -97,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		c.URLs = append(c.URLs, "http://"+ln.Addr().String())
 		// Stopped in reverse: instances first, then NATS.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
-			f.Shutdown(ctx)
+			broker.Shutdown(ctx)
 			srv.Shutdown(ctx)
 			nc.Drain()
 		}}, c.stop...)
