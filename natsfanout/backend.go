@@ -112,6 +112,10 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	if opts.History < 0 || opts.Timeout < 0 || opts.MaxBytes < 0 || opts.MaxClaimBytes < 0 || opts.MaxEndedBytes < 0 || opts.Replicas < 0 {
+		// JetStream reads -1 as "no limit": refuse it rather than lift a bound.
+		return nil, errors.New("natsfanout: Options limits and durations must not be negative")
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("natsfanout: %w", err)
@@ -341,7 +345,7 @@ func (b *Backend) End(ctx context.Context, visitID, interactionID string, ttl ti
 	})
 }
 
-// Ended implements [push.Backend].
+// Ended implements [push.Backend]: a read of the record's key.
 func (b *Backend) Ended(ctx context.Context, visitID, interactionID string) (bool, error) {
 	key := endedKey(visitID, interactionID)
 	var ended bool

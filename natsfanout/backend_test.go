@@ -17,9 +17,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func TestNewWithoutConnection(t *testing.T) {
-	if _, err := natsfanout.New(context.Background(), nil, nil); err == nil {
-		t.Error("New(nil connection) succeeded")
+func TestNewRefuses(t *testing.T) {
+	t.Run("no connection", func(t *testing.T) {
+		if _, err := natsfanout.New(context.Background(), nil, nil); err == nil {
+			t.Error("New(nil connection) succeeded")
+		}
+	})
+	ns := startNATS(t)
+	nc := connect(t, ns.url())
+	for name, opts := range map[string]*natsfanout.Options{
+		"a negative MaxBytes, which JetStream reads as no limit": {MaxBytes: -1},
+		"a negative MaxClaimBytes":                               {MaxClaimBytes: -1},
+		"a negative MaxEndedBytes":                               {MaxEndedBytes: -1},
+		"a negative History":                                     {History: -time.Second},
+		"a negative Timeout":                                     {Timeout: -time.Second},
+		"negative Replicas":                                      {Replicas: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := natsfanout.New(context.Background(), nc, opts); err == nil {
+				t.Error("New succeeded")
+			}
+		})
 	}
 }
 

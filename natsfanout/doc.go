@@ -24,7 +24,7 @@
 //     resumes after the last event it read when its consumer is lost.
 //     Every message is decoded with [push.Event.UnmarshalBinary], which
 //     checks it with the engage handler's rules: what does not decode is
-//     dropped, counted in [Stats].Dropped and logged, never delivered.
+//     dropped, counted in [Stats.Dropped] and logged, never delivered.
 //   - Strict-mode claims are keys of a key-value bucket (default
 //     GWE_CLAIMS), one per visit, written with an atomic create and a
 //     per-key TTL: of two claims racing on two instances exactly one wins.
