@@ -291,3 +291,33 @@ func TestStoreWipedUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamDeletedWhileListening: someone deletes the stream and the
+// buckets while instances listen and NATS keeps running; the next call
+// recreates them and the listeners read the new stream from its start.
+func TestStreamDeletedWhileListening(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	a, b := c.backends[0], c.backends[1]
+	la, lb := listen(t, a), listen(t, b)
+	var before []string
+	for i := range 10 {
+		before = append(before, publish(t, a, engageEvent(t, "v-1", fmt.Sprint("old-", i))))
+	}
+	la.next(t, len(before))
+	lb.next(t, len(before))
+	js, _ := jetstream.New(c.conns[0])
+	for _, name := range []string{"GWE_EVENTS", "KV_GWE_CLAIMS", "KV_GWE_ENDED"} {
+		if err := js.DeleteStream(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if holder, err := b.Claim(context.Background(), "v-1", "i-1", time.Minute); err != nil || holder != "i-1" {
+		t.Fatalf("Claim after the deletion: %q, %v", holder, err)
+	}
+	after := []string{publish(t, b, engageEvent(t, "v-1", "i-1")), publish(t, a, cancelEvent(t, "v-1", "i-1"))}
+	for name, l := range map[string]*listening{"A": la, "B": lb} {
+		if diff := cmp.Diff(after, l.next(t, len(after))); diff != "" {
+			t.Errorf("%s after the deletion (-want +got):\n%s", name, diff)
+		}
+	}
+}
