@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/engagekit/gateway v0.2.0
+	github.com/google/go-cmp v0.7.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0

@@ -104,31 +104,33 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		if err != nil {
 			return c, err
 		}
+		backend, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
+		if err != nil {
+			nc.Close()
+			return c, err
+		}
 		po := push.Options{
-			Logger: log,
+			Backend: backend,
+			Logger:  log,
 			OnDisposition: func(ctx context.Context, d push.Disposition) {
 				log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
 			},
 		}
 		cfg.Security.Apply(&po)
-		f, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log, Push: po})
-		if err != nil {
-			nc.Close()
-			return c, err
-		}
-		gw := gateway.NewHandler(f, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+		broker := push.NewBroker(&po)
+		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
 		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
 		mux.Handle("/backend/data/gateway/", gw)
-		mux.Handle("/notification/", f.Broker())
+		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", s.Page())
 		mux.Handle("GET "+shop.TokenPath, s.Token())
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		// Stopped in reverse: instances first, then NATS.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
-			f.Shutdown(ctx)
+			broker.Shutdown(ctx)
 			srv.Shutdown(ctx)
 			ln.Close() // in case Serve had not started
 			nc.Drain()

@@ -1,0 +1,71 @@
+// Package natsfanout is a [push.Backend] over NATS JetStream: the brokers
+// of several gateway instances share one NATS server (or cluster), so that
+// whichever instance holds a visitor's event stream delivers the
+// invitation, whichever instance the strategy called.
+//
+// Each instance makes one [Backend] with [New] on its own NATS connection
+// and runs its broker on it:
+//
+//	nc, err := nats.Connect(url, natsfanout.ConnectOptions(logger)...)
+//	b, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: logger})
+//	broker := push.NewBroker(&push.Options{Backend: b})
+//
+// The broker holds the delivery rules; the Backend holds what the
+// instances share and decides nothing.
+//
+// # What lives where
+//
+//   - Events go to a JetStream stream (default GWE_EVENTS) on one subject
+//     (default gwe.events), each with its event's ID as the message ID, so
+//     a publish retried within two minutes is stored once. Publish returns
+//     once the stream has acknowledged the event.
+//   - Each Listen call reads the stream in order through an ephemeral
+//     consumer of its own, from the oldest event the stream keeps, and
+//     resumes after the last event it read when its consumer is lost.
+//     Every message is decoded with [push.Event.UnmarshalBinary], which
+//     checks it with the engage handler's rules: what does not decode is
+//     dropped, counted in [Stats.Dropped] and logged, never delivered.
+//   - Strict-mode claims are keys of a key-value bucket (default
+//     GWE_CLAIMS), one per visit, written with an atomic create and a
+//     per-key TTL: of two claims racing on two instances exactly one wins.
+//   - Ended interactions are keys of a second bucket (default GWE_ENDED),
+//     one per visit and interactionID, with a per-key TTL.
+//
+// IDs are base64url-encoded in keys, so that any valid ID makes a valid key.
+//
+// # Limits
+//
+// Every store is bounded; each bound is an [Options] field with a default:
+//
+//   - The stream keeps events for [Options.History] (default 31 minutes,
+//     the longest expiresIn and a minute) and at most [Options.MaxBytes]
+//     (default 256 MiB); past either the oldest events are dropped, and a
+//     broker that starts or reconnects later no longer learns of them. One
+//     message is at most [push.MaxEventBytes]: the server refuses larger
+//     ones.
+//   - The claims bucket holds at most [Options.MaxClaimBytes] (default
+//     16 MiB: at least 80,000 live claims of 40-character visitIDs, some
+//     175 bytes each as TestClaimsAreBounded measures); past it Claim
+//     fails, and the broker answers 503 until claims lapse or are
+//     released.
+//   - The ended bucket holds at most [Options.MaxEndedBytes] (default
+//     64 MiB: at least 250,000 records of 40-character IDs, some 230 bytes
+//     each as TestEndedIsBounded measures); past it the oldest records are
+//     forgotten before their TTL, so End never fails for want of room, and
+//     a very late engage for a forgotten interaction may then be shown.
+//
+// # Failures
+//
+// Every method but Listen returns an error wrapping the NATS failure as a
+// 503 with Retry-After when NATS cannot be reached, at once while the
+// connection is down, and after at most [Options.Timeout] otherwise.
+//
+// When the NATS server loses its store (restarted with an empty disk), the
+// first call that finds the stream or a bucket missing creates all three
+// again and is then carried out; Ping does too, so a readiness probe
+// repairs the store. A listener that finds the stream recreated (its
+// creation time changed, or its cursor is past the stream's end) reads it
+// again from its first event instead of skipping what the new stream
+// holds: every event published after the store came back is delivered to
+// every listener.
+package natsfanout
