@@ -32,7 +32,9 @@ type Options struct {
 
 	// MaxLen bounds the stream's length: each Publish trims it to about
 	// MaxLen entries (approximate trimming, so a little more may be kept).
-	// Default 250,000. At a rate over MaxLen/History the stream keeps less
+	// Default 100,000: about 47 MB of typical events, 1.6 GB if every
+	// event were the largest valid one (see the package doc). At over
+	// MaxLen/History events a second (54 by default) the stream keeps less
 	// than History.
 	MaxLen int64
 
@@ -45,7 +47,7 @@ type Options struct {
 const (
 	DefaultPrefix  = "gwe:"
 	DefaultHistory = 31 * time.Minute
-	DefaultMaxLen  = 250_000
+	DefaultMaxLen  = 100_000
 )
 
 // Backend is a [push.Backend] over Redis. Create it with [New]; it is safe

@@ -54,17 +54,22 @@
 //
 // # Memory
 //
-// The stream holds at most about [Options.MaxLen] entries (default 250,000)
+// The stream holds at most about [Options.MaxLen] entries (default 100,000)
 // and none older than [Options.History] (default 31 minutes). An entry takes
-// its event's size, a few hundred bytes for a typical engage and at most
-// [push.MaxEventBytes], plus about 100 bytes in the stream
-// (BenchmarkStreamMemory measures it): the default bound is in the order of
-// 100 MB for typical events.
+// a little more than its event: 467 bytes in Redis for a typical engage with
+// an invitation (409 bytes encoded), 16.4 KB for the largest valid engage
+// (every invitation field at its longest, of escaped characters; 15.5 KB
+// encoded), as BenchmarkStoreMemory measures with used_memory. The default
+// bound is thus about 47 MB of typical events, and 1.6 GB if a strategy sent
+// only the largest: lower MaxLen where Redis has less room. Trimming the
+// stream drops nothing a connected broker has not read: it only shortens
+// what a broker that starts, or was away, can catch up on.
 //
-// Each ended interaction is one key of about 100 bytes plus the IDs' length,
-// kept for the ttl the broker asks (its tombstone ttl): memory is the rate of
-// cancels and answers times that ttl, about 30 MB at 1,000 per second for 5
-// minutes. Each live strict-mode claim is one key of the same order.
+// Each ended interaction is one key, about 140 bytes with IDs of typical
+// length, kept for the ttl the broker asks (its tombstone ttl): memory
+// is the rate of cancels and answers times that ttl, about 42 MB at 1,000 a
+// second for 5 minutes. Each live strict-mode claim is one key of about 165
+// bytes.
 //
 // Redis, not this package, bounds what it keeps: give it a maxmemory and the
 // policy volatile-ttl. Under memory pressure Redis then evicts the keys
