@@ -57,7 +57,8 @@ const (
 // on a connection of its own from the first entry kept, then from the
 // last entry delivered. After an error it connects again, waiting 50 ms,
 // then twice as long each time up to 5 s; it logs each retry and counts it
-// in [Stats].Reconnects. It never returns an error other than ctx's.
+// in [Stats].Reconnects. It returns an error other than ctx's only for a
+// nil deliver.
 func (b *Backend) Listen(ctx context.Context, deliver func(*push.Event)) error {
 	if deliver == nil {
 		return errors.New("redisfanout: Listen needs a deliver func")
@@ -133,6 +134,9 @@ func (l *listener) session(ctx context.Context) (read bool, err error) {
 		check = len(streams) == 0
 		for _, s := range streams {
 			for _, m := range s.Messages {
+				if ctx.Err() != nil {
+					return read, nil // deliver nothing once ctx is done
+				}
 				l.apply(m)
 			}
 		}
