@@ -27,15 +27,18 @@ type redisServer struct {
 	dir  string
 	port int
 
+	args []string // more arguments of redis-server
+
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has exited
 	out    syncBuffer    // what the server printed, for failures
 }
 
-// startRedis starts a redis-server for tb. Without redis-server on PATH
-// the test is skipped with the reason, or fails when CI=true: CI installs
-// it, and a suite that skips there proves nothing.
-func startRedis(tb testing.TB) *redisServer {
+// startRedis starts a redis-server for tb, with args added to its
+// command line. Without redis-server on PATH the test is skipped with the
+// reason, or fails when CI=true: CI installs it, and a suite that skips
+// there proves nothing.
+func startRedis(tb testing.TB, args ...string) *redisServer {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -44,7 +47,7 @@ func startRedis(tb testing.TB) *redisServer {
 		}
 		tb.Skipf("redis-server not found (apt-get install redis-server): %v", err)
 	}
-	s := &redisServer{tb: tb, bin: bin, dir: tb.TempDir()}
+	s := &redisServer{tb: tb, bin: bin, dir: tb.TempDir(), args: args}
 	tb.Cleanup(s.kill)
 	// Another process may take the free port before the server binds it:
 	// try a few.
@@ -74,8 +77,8 @@ func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port)
 // start runs the server on s.port, loading dump.rdb from s.dir if there is
 // one, and returns once it answers PING.
 func (s *redisServer) start() error {
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	s.cmd = exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {
 		return err
