@@ -89,7 +89,10 @@
 // applies a context's deadline to a command only with
 // ContextTimeoutEnabled set in its options: set it, so that the broker's
 // deadlines bound every call. Listen returns promptly when its context is
-// done whatever the setting: it unblocks its read with CLIENT UNBLOCK.
+// done whatever the setting: it unblocks its read with CLIENT UNBLOCK. An
+// ACL user that may not (CLIENT UNBLOCK is in @dangerous), or a Ring
+// client, makes Listen block for at most a second at a time instead, and
+// return within a second.
 //
 // Errors of Redis are returned as 503 UNAVAILABLE with a Retry-After, so
 // that the strategy retries (see [push.Backend]).

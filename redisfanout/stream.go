@@ -182,10 +182,9 @@ type reader struct {
 
 // reader returns a connection of its own to the node that holds the
 // stream, and arranges that ctx's end unblocks its XREAD with CLIENT
-// UNBLOCK, sent over the node's pool. For clients other than a
-// *redis.Client or *redis.ClusterClient (a Ring) it reads through the
-// client with a short block, so that Listen returns within a second of
-// ctx's end.
+// UNBLOCK, sent over the node's pool. Where it cannot (a Ring, or an ACL
+// user without CLIENT ID or CLIENT UNBLOCK) it reads with a short block instead, so that
+// Listen returns within a second of ctx's end.
 func (b *Backend) reader(ctx context.Context) (*reader, error) {
 	var node *redis.Client
 	switch c := b.client.(type) {
@@ -201,6 +200,15 @@ func (b *Backend) reader(ctx context.Context) (*reader, error) {
 	}
 	conn := node.Conn()
 	id, err := conn.ClientID(ctx).Result()
+	if err == nil {
+		// Unblocking itself, not blocked, tells whether the user may.
+		err = conn.ClientUnblock(ctx, id).Err()
+	}
+	if rerr := redis.Error(nil); errors.As(err, &rerr) {
+		// Refused (an ACL without CLIENT ID or UNBLOCK, which are
+		// @connection and @dangerous): read without unblocking.
+		return &reader{cmd: conn, block: min(b.block, time.Second), close: func() { conn.Close() }}, nil
+	}
 	if err != nil {
 		conn.Close()
 		return nil, err

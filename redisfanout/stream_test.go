@@ -277,3 +277,36 @@ func TestListenReturnsPromptly(t *testing.T) {
 		t.Fatal("Listen did not return")
 	}
 }
+
+// TestListenWithoutClientUnblock runs a listener as an ACL user that may
+// not CLIENT UNBLOCK (as "+@all -@dangerous" gives): it delivers, and
+// returns within about a second of its context's end.
+func TestListenWithoutClientUnblock(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	if err := srv.client(t).Do(ctx, "ACL", "SETUSER", "gw", "on", ">pw", "~*", "+@all", "-@dangerous").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: srv.addr(), Username: "gw", Password: "pw"})
+	t.Cleanup(func() { rc.Close() })
+	if err := rc.ClientUnblock(ctx, 1).Err(); err == nil {
+		t.Fatal("the user may CLIENT UNBLOCK: the test proves nothing")
+	}
+	b := newBackend(t, rc, nil)
+	l := listen(t, b)
+	publish(t, b, engage(t, "e0", "v", "i0"))
+	if diff := cmp.Diff([]string{"e0"}, l.ids(1)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	time.Sleep(50 * time.Millisecond) // blocked in XREAD by now
+	start := time.Now()
+	if err := l.stop(); err != context.Canceled {
+		t.Errorf("Listen returned %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("Listen returned %v after its context was canceled", d)
+	}
+	if s := b.Stats(); s.Reconnects != 0 {
+		t.Errorf("Stats() = %+v, want no reconnect", s)
+	}
+}
