@@ -42,11 +42,12 @@
 // was lost (a restart without persistence, FLUSHALL, a failover to a replica
 // that lagged) could number new entries below a listener's cursor, and
 // XREAD would skip them. A listener therefore checks, on every reconnect and
-// whenever the stream was idle for a read, that the stream still holds its
+// whenever a read found nothing for 5 s, that the stream still holds its
 // cursor's entry; if the stream is gone, ends before the cursor or lost that
-// entry, it reads again from the stream's first entry. Events are then
-// delivered twice, which the broker applies idempotently. [Backend.Stats]
-// counts these resets.
+// entry, it reads again from the stream's first entry. The events kept are
+// then delivered again, which the broker applies idempotently, as it does
+// the rare duplicate of a Publish that the client retried after a lost
+// reply. [Backend.Stats] counts these resets.
 //
 // Entries that do not decode, written by anything but a Backend, are
 // dropped, counted in [Stats].Dropped and logged: nothing reaches a
