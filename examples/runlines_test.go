@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,7 @@ func runLines(t *testing.T) map[string][]line {
 // repository root: it builds the packages the lines name from there, as go
 // run does, and starts each line's program with its arguments, a free
 // loopback port appended for each listen address (the last flag wins) and,
-// for -nats, a NATS server of the test's own. The program prints its URL
+// for -nats and -redis, a server of the test's own. The program prints its URL
 // only once it listens, answers a request there, and stops on Ctrl-C with
 // no warning or error. Each example is also started on a port that is
 // taken: it reports the bind error alone, with no URL, and exits non-zero.
@@ -144,6 +145,17 @@ func TestRunLines(t *testing.T) {
 				}
 				if slices.Contains(args, "-nats") {
 					args = append(args, "-nats", startNATS(t))
+				}
+				if slices.Contains(args, "redis") { // -backend redis, with or without -redis
+					if _, err := exec.LookPath("redis-server"); err != nil {
+						if os.Getenv("CI") == "true" {
+							t.Fatalf("redis-server is needed in CI: %v", err)
+						}
+						t.Skipf("redis-server not found (apt-get install redis-server): %v", err)
+					}
+				}
+				if slices.Contains(args, "-redis") {
+					args = append(args, "-redis", startRedis(t))
 				}
 				p := start(t, prog, args...)
 				urls := p.urls(t, len(ex.addrFlags))
@@ -239,6 +251,34 @@ func startNATS(t *testing.T) string {
 		t.Fatal("NATS server did not start")
 	}
 	return s.ClientURL()
+}
+
+// startRedis starts a redis-server of the test's own on a free loopback
+// port, with no persistence, and returns its URL.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "redis://" + addr + "/0"
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+	}
 }
 
 // proc is a running example whose stdout and stderr are collected.

@@ -1,9 +1,11 @@
-// Command cluster runs the demo as two gateway instances joined by NATS:
-// an engage sent to one instance reaches a visitor whose page is served by
-// the other.
+// Command cluster runs the demo as two gateway instances joined by a
+// shared push.Backend, NATS JetStream or Redis: an engage sent to one
+// instance reaches a visitor whose page is served by the other.
 //
 //	go run ./examples/cluster                          # embedded NATS (JetStream in a temp dir)
 //	go run ./examples/cluster -nats nats://host:4222   # a NATS server of your own, with JetStream
+//	go run ./examples/cluster -backend redis           # redis-server from PATH, on a free port
+//	go run ./examples/cluster -backend redis -redis redis://host:6379/0
 //
 // It prints the two instance URLs once both listen; a port that is taken is
 // reported alone, with exit status 1. Open the second URL in a browser: its
@@ -21,7 +23,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -34,17 +35,16 @@ import (
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/examples/internal/shop"
-	"github.com/engagekit/gateway/natsfanout"
 	"github.com/engagekit/gateway/push"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
-// Config says where the cluster listens and which NATS it uses.
+// Config says where the cluster listens and which backend joins it.
 type Config struct {
-	Addrs   []string // one listen address per instance
-	NATSURL string   // empty: start an embedded NATS server
-	Log     *slog.Logger
+	Addrs    []string // one listen address per instance
+	Backend  string   // "nats" (the default) or "redis"
+	NATSURL  string   // -backend nats: empty starts an embedded NATS server
+	RedisURL string   // -backend redis: empty starts redis-server from PATH
+	Log      *slog.Logger
 	// Security holds the engage credentials and the token key every
 	// instance shares, or says the cluster is insecure.
 	Security shop.Security
@@ -79,38 +79,25 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		lns = append(lns, ln)
 		c.URLs = append(c.URLs, shop.BaseURL(ln.Addr()))
 	}
-	natsURL := cfg.NATSURL
-	if natsURL == "" {
-		dir, err := os.MkdirTemp("", "gwe-cluster-nats-")
-		if err != nil {
-			return c, err
-		}
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-		if err != nil {
-			os.RemoveAll(dir)
-			return c, err
-		}
-		go ns.Start()
-		c.stop = append(c.stop, func(context.Context) { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(dir) })
-		if !ns.ReadyForConnections(10 * time.Second) {
-			return c, errors.New("embedded NATS server did not start")
-		}
-		natsURL = ns.ClientURL()
-		cfg.Log.Info("embedded NATS server", "url", natsURL, "store", dir)
+	var backends []push.Backend
+	var stopBackends func()
+	switch cfg.Backend {
+	case "", "nats":
+		backends, stopBackends, err = natsBackends(ctx, cfg.NATSURL, len(lns), cfg.Log)
+	case "redis":
+		backends, stopBackends, err = redisBackends(ctx, cfg.RedisURL, len(lns), cfg.Log)
+	default:
+		err = fmt.Errorf("unknown backend %q: nats or redis", cfg.Backend)
 	}
+	if err != nil {
+		return c, err
+	}
+	// Stopped last, after every instance.
+	c.stop = append(c.stop, func(context.Context) { stopBackends() })
 	for i, ln := range lns {
 		log := cfg.Log.With("instance", i+1)
-		nc, err := nats.Connect(natsURL, natsfanout.ConnectOptions(log)...)
-		if err != nil {
-			return c, err
-		}
-		backend, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
-		if err != nil {
-			nc.Close()
-			return c, err
-		}
 		po := push.Options{
-			Backend: backend,
+			Backend: backends[i],
 			Logger:  log,
 			OnDisposition: func(ctx context.Context, d push.Disposition) {
 				log.InfoContext(ctx, "disposition", "visitID", d.VisitID, "interactionID", d.InteractionID, "result", d.Result, "channel", d.Channel)
@@ -128,18 +115,17 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		mux.Handle("GET "+shop.TokenPath, s.Token())
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
-		// Stopped in reverse: instances first, then NATS.
+		// Stopped in reverse: instances first, then the backends.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
 			broker.Shutdown(ctx)
 			srv.Shutdown(ctx)
 			ln.Close() // in case Serve had not started
-			nc.Drain()
 		}}, c.stop...)
 	}
 	return c, nil
 }
 
-// Stop stops the instances, then the embedded NATS server.
+// Stop stops the instances, then the backends and any server it started.
 func (c *Cluster) Stop(ctx context.Context) {
 	for _, stop := range c.stop {
 		stop(ctx)
@@ -148,7 +134,9 @@ func (c *Cluster) Stop(ctx context.Context) {
 }
 
 func main() {
-	natsURL := flag.String("nats", "", "NATS server URL; empty starts an embedded server")
+	backend := flag.String("backend", "nats", "what joins the instances: nats or redis")
+	natsURL := flag.String("nats", "", "with -backend nats: the NATS server's URL; empty starts an embedded server")
+	redisURL := flag.String("redis", "", "with -backend redis: the Redis URL (redis://host:6379/0); empty starts redis-server from PATH on a free port")
 	addr1 := flag.String("addr1", "127.0.0.1:8081", "listen address of instance 1")
 	addr2 := flag.String("addr2", "127.0.0.1:8082", "listen address of instance 2")
 	security := shop.SecurityFlags(flag.CommandLine)
@@ -161,7 +149,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, NATSURL: *natsURL, Log: log, Security: sec})
+	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, Backend: *backend, NATSURL: *natsURL, RedisURL: *redisURL, Log: log, Security: sec})
 	if err != nil {
 		log.Error("cluster", "err", err)
 		os.Exit(1)

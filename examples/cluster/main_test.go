@@ -17,20 +17,32 @@ import (
 	"github.com/engagekit/gateway/push"
 )
 
-// TestClusterDeliversAcrossInstances starts the cluster as main does, with
-// its embedded NATS server: each instance's page engages through the other,
+// TestClusterDeliversAcrossInstances starts the cluster as main does, on
+// each backend with the server it starts (embedded NATS, redis-server from
+// PATH): each instance's page engages through the other,
 // an engage through instance 1 (with the engage credentials) reaches a
 // stream on instance 2 (opened with a visitor token that instance 1's key
 // signed: the instances share it), and the visitor's answer there is
 // logged by instance 2. Without credentials, or without a token, nothing
 // is let in.
 func TestClusterDeliversAcrossInstances(t *testing.T) {
+	for _, backend := range []string{"nats", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "redis" {
+				needRedisServer(t)
+			}
+			deliversAcrossInstances(t, backend)
+		})
+	}
+}
+
+func deliversAcrossInstances(t *testing.T, backend string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var logged syncBuffer
 	key, _ := push.NewTokenKey("k1")
 	sec := shop.Security{User: "ors", Password: "secret", TokenKey: &key}
-	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Log: slog.New(slog.NewTextHandler(&logged, nil)), Security: sec})
+	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Backend: backend, Log: slog.New(slog.NewTextHandler(&logged, nil)), Security: sec})
 	if err != nil {
 		t.Fatal(err)
 	}
