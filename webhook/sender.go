@@ -305,26 +305,33 @@ func (s *Sender) Send(ctx context.Context, o push.Outcome) error {
 		return ErrInvalidOutcome
 	}
 	j := &job{ctx: context.WithoutCancel(ctx), o: o, id: MessageID(o), body: body}
+	if err := s.enqueue(j); err != nil {
+		n := s.dropped.Add(1)
+		now := time.Now().UnixNano()
+		if last := s.lastDropLog.Load(); errors.Is(err, ErrQueueFull) && now-last >= int64(dropLogEvery) && s.lastDropLog.CompareAndSwap(last, now) {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "webhook: queue full, dropping outcomes",
+				slog.String("endpoint", s.endpoint), slog.Int("queueSize", cap(s.queue)), slog.Uint64("dropped", n),
+				slog.String("webhook-id", j.id), slog.String("visitID", o.VisitID), slog.String("interactionID", o.InteractionID))
+		}
+		return err
+	}
+	return nil
+}
 
+// enqueue puts j in the queue without waiting, unless the queue is full or
+// closed.
+func (s *Sender) enqueue(j *job) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		s.dropped.Add(1)
 		return ErrClosed
 	}
 	select {
 	case s.queue <- j:
 		return nil
 	default:
+		return ErrQueueFull
 	}
-	n := s.dropped.Add(1)
-	now := time.Now().UnixNano()
-	if last := s.lastDropLog.Load(); now-last >= int64(dropLogEvery) && s.lastDropLog.CompareAndSwap(last, now) {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "webhook: queue full, dropping outcomes",
-			slog.String("endpoint", s.endpoint), slog.Int("queueSize", cap(s.queue)), slog.Uint64("dropped", n),
-			slog.String("webhook-id", j.id), slog.String("visitID", o.VisitID), slog.String("interactionID", o.InteractionID))
-	}
-	return ErrQueueFull
 }
 
 // Stats returns the Sender's counters. It may be called at any time, after
