@@ -17,7 +17,7 @@
 // Each outcome is one POST to the endpoint, Content-Type application/json:
 //
 //	webhook-id:        msg_be35qhUpsEJ2i9g_T7Exrg
-//	webhook-timestamp: 1764412345
+//	webhook-timestamp: 1795948346
 //	webhook-signature: v1,<base64 of 32 bytes>
 //
 //	{"type":"engagement.outcome","timestamp":"2026-11-29T10:32:25.123Z",
@@ -61,12 +61,13 @@
 //     default schedule spans about 2 minutes, plus the attempts' time).
 //   - No order. Outcomes are sent by several workers and retried
 //     independently: order by data.time, not by arrival.
-//   - Nothing is lost silently. The queue lives in memory: an outcome is
-//     lost when Send refuses it (its error says so, [Stats].Dropped counts
-//     it), when the Sender gives up on it (a final answer, the attempts
-//     exhausted, or Close giving up: [Stats].Failed counts it and
+//   - Losses are counted. The queue lives in memory, and an outcome is not
+//     delivered when Send refuses it (its error says so, [Stats].Dropped
+//     counts it), when the Sender gives up on it (a final answer, the
+//     attempts exhausted, or Close giving up: [Stats].Failed counts it and
 //     [Options.OnFailure] gets it, to keep and send again later under the
-//     same ID), or when the process dies with it queued.
+//     same ID), or when the process dies with it queued, the one loss
+//     nothing reports: Close before exiting.
 //
 // # The queue and its overflow
 //

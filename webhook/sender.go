@@ -119,7 +119,10 @@ type DeliveryError struct {
 
 // Error describes the failure; it holds no secret, signature or body.
 func (e *DeliveryError) Error() string {
-	msg := "webhook: " + e.ID + " not delivered after " + strconv.Itoa(e.Attempts) + " attempts"
+	msg := "webhook: " + e.ID + " not delivered after " + strconv.Itoa(e.Attempts) + " attempt"
+	if e.Attempts != 1 {
+		msg += "s"
+	}
 	if e.StatusCode != 0 {
 		msg += ": status " + strconv.Itoa(e.StatusCode)
 	}
