@@ -10,7 +10,8 @@
 //	…
 //	s.Close(ctx)         // delivers what is queued, then stops
 //
-// The package uses the standard library only.
+// Beside the gateway's own packages it uses the standard library only;
+// the svix library verifies its signatures in its tests alone.
 //
 // # Messages
 //
