@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +17,15 @@ import (
 // DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 64 << 10
 
+// DefaultReadBodyTimeout is the time a request body may take to arrive when
+// Options.ReadBodyTimeout is zero. A strategy's body, a few hundred bytes,
+// takes a millisecond; 5 s leaves room for a slow network and for the
+// largest body the default limit allows.
+const DefaultReadBodyTimeout = 5 * time.Second
+
+// NoTimeout, as [Options.ReadBodyTimeout], turns the bound off.
+const NoTimeout time.Duration = math.MaxInt64
+
 // Options configures a [Handler]. The zero value, and a nil *Options, give
 // the defaults each field names.
 type Options struct {
@@ -23,6 +33,27 @@ type Options struct {
 	// PAYLOAD_TOO_LARGE without reading past the limit. Zero means
 	// [DefaultMaxBodyBytes] (64 KiB). Negative panics in [NewHandler].
 	MaxBodyBytes int64
+
+	// ReadBodyTimeout bounds the time a request body may take to arrive,
+	// counted from when the handler starts to read it. A body not received
+	// by then is answered 400 BAD_REQUEST ("the request body was not
+	// received in time"), and over HTTP/1 its connection is closed: a client
+	// sending a byte now and then holds a connection no longer than this
+	// once its headers are in.
+	//
+	// The handler sets the bound as the connection's read deadline, as
+	// [http.ResponseController.SetReadDeadline] does (looking through
+	// wrappers that have an Unwrap method), and clears it once the body is
+	// read, so that it bounds the body only: the notifier's call and the
+	// next request on a keep-alive connection are not limited by it. Where
+	// the ResponseWriter cannot set a deadline (middleware that wraps it
+	// without Unwrap), the body is read without the bound, and only the
+	// server's ReadTimeout limits it. The headers are the server's to bound,
+	// with ReadHeaderTimeout.
+	//
+	// Zero means [DefaultReadBodyTimeout] (5 s); [NoTimeout] turns the bound
+	// off. Negative panics in [NewHandler].
+	ReadBodyTimeout time.Duration
 
 	// Authenticate, when set, is called for every engage and noengage
 	// request before its body is read. A non-nil error denies it with 401
@@ -72,6 +103,7 @@ const CodeOK Code = "OK"
 type Handler struct {
 	n          Notifier
 	maxBody    int64
+	bodyTime   time.Duration // 0: no bound
 	auth       func(*http.Request) error
 	logger     *slog.Logger
 	observe    func(Observation)
@@ -94,16 +126,23 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	if opts.MaxBodyBytes < 0 {
 		panic("gateway: Options.MaxBodyBytes must not be negative")
 	}
+	if opts.ReadBodyTimeout < 0 {
+		panic("gateway: Options.ReadBodyTimeout must not be negative (gateway.NoTimeout turns it off)")
+	}
 	if opts.RetryAfter < 0 {
 		panic("gateway: Options.RetryAfter must not be negative")
 	}
 	h := &Handler{
 		n:          n,
 		maxBody:    cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		bodyTime:   cmp.Or(opts.ReadBodyTimeout, DefaultReadBodyTimeout),
 		auth:       opts.Authenticate,
 		logger:     opts.Logger,
 		observe:    opts.Observe,
 		retryAfter: retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
+	}
+	if h.bodyTime == NoTimeout {
+		h.bodyTime = 0
 	}
 	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
 	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
@@ -158,6 +197,7 @@ var (
 	headerJSON    = []string{"application/json; charset=utf-8"}
 	headerNoSniff = []string{"nosniff"}
 	headerAllow   = []string{"POST, OPTIONS"}
+	headerClose   = []string{"close"}
 )
 
 // ServeHTTP answers one request for the operation: 204 to OPTIONS, 200 OK
@@ -202,9 +242,21 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 			return "", unauthorized(err)
 		}
 	}
+	// The deadline bounds the body only: it is cleared once the body is
+	// read (net/http's HTTP/1 server clears it too when the body ends, but
+	// that is not a promise of every server). After a failure it stays, to
+	// bound what the server reads of the rest of the body after the handler.
+	bounded := h.bodyTime > 0 && r.Body != nil && r.Body != http.NoBody &&
+		setReadDeadline(w, time.Now().Add(h.bodyTime))
 	text, err := readParam(w, r, op.param, h.maxBody)
-	if err != nil {
+	switch {
+	case err == errSlowBody:
+		w.Header()["Connection"] = headerClose // the rest of the body is still on its way
 		return "", err
+	case err != nil:
+		return "", err
+	case bounded:
+		setReadDeadline(w, time.Time{})
 	}
 	return op.run(r.Context(), text)
 }
