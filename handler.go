@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,30 @@ type Options struct {
 	// WWW-Authenticate. [BasicAuth] makes one. Nil means no authentication.
 	Authenticate func(r *http.Request) error
 
+	// RefuseBrowsers, when true, answers 403 FORBIDDEN to every request a
+	// web browser sends, one that carries an Origin or a Sec-Fetch-Site
+	// header, unless its Origin is one of AllowedOrigins. Browsers send
+	// Origin with every POST and Sec-Fetch-Site with every request; a
+	// strategy or another server sends neither. So a web page cannot
+	// engage or cancel through its visitors' browsers, which a plain form
+	// POST would otherwise do without a CORS preflight, from behind the
+	// firewall, or with Basic credentials the browser remembers. The
+	// check runs before Authenticate and does not trust the Host header:
+	// pages of the handler's own origin are browsers too, and a DNS
+	// rebinding page looks same-origin. False (the default) treats browsers
+	// like any other client; turn it on wherever a browser can reach the
+	// endpoints.
+	RefuseBrowsers bool
+
+	// AllowedOrigins lists the origins whose browser requests RefuseBrowsers
+	// lets through, as browsers write them in the Origin header
+	// ("https://console.example.com", "http://127.0.0.1:8080"): a host's own
+	// console that engages from a web page, say. They match exactly, but for
+	// letter case and a trailing "/". NewHandler panics if an entry is not an
+	// origin (a scheme and a host, nothing else; "*" and "null" are not), or
+	// if AllowedOrigins is set without RefuseBrowsers. Nil allows none.
+	AllowedOrigins []string
+
 	// Logger receives one record per failed request: Debug for client
 	// faults (4xx), Warn for 503, Error for 500, with the internal error.
 	// Nil means no logging.
@@ -104,6 +129,8 @@ type Handler struct {
 	n          Notifier
 	maxBody    int64
 	bodyTime   time.Duration // 0: no bound
+	browsers   bool          // refuse browsers
+	origins    []string      // but these
 	auth       func(*http.Request) error
 	logger     *slog.Logger
 	observe    func(Observation)
@@ -144,9 +171,27 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	if h.bodyTime == NoTimeout {
 		h.bodyTime = 0
 	}
+	if len(opts.AllowedOrigins) > 0 && !opts.RefuseBrowsers {
+		panic("gateway: Options.AllowedOrigins needs RefuseBrowsers, or nothing is checked")
+	}
+	h.browsers = opts.RefuseBrowsers
+	for _, o := range opts.AllowedOrigins {
+		h.origins = append(h.origins, origin(o))
+	}
 	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
 	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
 	return h
+}
+
+// origin returns the origin o as browsers write it, for
+// Options.AllowedOrigins, and panics if o is not one.
+func origin(o string) string {
+	o = strings.TrimSuffix(o, "/")
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		panic("gateway: Options.AllowedOrigins: " + strconv.Quote(o) + " is not an origin (scheme://host[:port])")
+	}
+	return o
 }
 
 // retryAfterSeconds renders d as whole seconds, rounded up, at least 1.
@@ -237,6 +282,9 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 		return "", errNotPOST
 	}
 	h := op.h
+	if h.browsers && h.fromBrowser(r) {
+		return "", errBrowser
+	}
 	if h.auth != nil {
 		if err := h.auth(r); err != nil {
 			return "", unauthorized(err)
@@ -260,6 +308,19 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	}
 	return op.run(r.Context(), text)
 }
+
+// fromBrowser reports whether a browser sent r, from an origin that
+// Options.AllowedOrigins does not allow.
+func (h *Handler) fromBrowser(r *http.Request) bool {
+	origin, hasOrigin := r.Header["Origin"]
+	if !hasOrigin {
+		_, hasSite := r.Header["Sec-Fetch-Site"]
+		return hasSite
+	}
+	return len(origin) != 1 || !slices.ContainsFunc(h.origins, func(o string) bool { return strings.EqualFold(o, origin[0]) })
+}
+
+var errBrowser = &Fault{Code: CodeForbidden, Message: "requests from web browsers are not accepted"}
 
 // unauthorized is the answer to a failed authentication hook: err itself
 // when it is a Fault of code UNAUTHORIZED (with a Challenge, say), else a
