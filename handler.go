@@ -30,7 +30,8 @@ const NoTimeout time.Duration = math.MaxInt64
 // Options configures a [Handler]. The zero value, and a nil *Options, give
 // the defaults each field names.
 type Options struct {
-	// MaxBodyBytes limits a request body; a larger one is answered 413
+	// MaxBodyBytes limits a request body, and the query string, as the
+	// parameter may come in either; a larger one is answered 413
 	// PAYLOAD_TOO_LARGE without reading past the limit. Zero means
 	// [DefaultMaxBodyBytes] (64 KiB). Negative panics in [NewHandler].
 	MaxBodyBytes int64
