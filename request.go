@@ -109,15 +109,21 @@ func readBody(r *http.Request, limit int64) (*[]byte, error) {
 		return bp, nil
 	}
 	for {
+		// Read no further than one byte past the limit, which tells "too
+		// large", into a buffer no larger: room is what the limit has left.
+		room := limit - int64(len(b))
 		if len(b) == cap(b) {
-			// Double, but never past limit+1: one byte over tells "too large".
-			grow := int64(cap(b))
-			if rest := limit + 1 - int64(len(b)); grow > rest {
-				grow = rest
+			grow := int64(cap(b)) // double
+			if grow > room {
+				grow = room + 1
 			}
 			b = slices.Grow(b, int(grow))
 		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
+		end := cap(b) // a pooled buffer may be larger than the limit
+		if int64(end-len(b)) > room {
+			end = len(b) + int(room) + 1
+		}
+		n, err := r.Body.Read(b[len(b):end])
 		b = b[:len(b)+n]
 		if int64(len(b)) > limit {
 			*bp = b
@@ -306,7 +312,9 @@ func formValue(form []byte, name string) (val string, found bool, err error) {
 		var pair []byte
 		pair, form, _ = bytes.Cut(form, []byte{'&'})
 		k, v, _ := bytes.Cut(pair, []byte{'='})
-		if bytes.IndexByte(k, '%') >= 0 || bytes.IndexByte(k, '+') >= 0 {
+		// Only an escape can make a key match: a '+' decodes to a space,
+		// which no parameter name has.
+		if bytes.IndexByte(k, '%') >= 0 {
 			if k, err = unescapeForm(k); err != nil {
 				return "", false, err
 			}

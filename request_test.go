@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/engagekit/gateway"
 	"github.com/google/go-cmp/cmp"
@@ -243,5 +246,151 @@ func TestMultipartCharsetAndTransferEncoding(t *testing.T) {
 				t.Errorf("answer (-want +got):\n%s\n%s", diff, w.Body)
 			}
 		})
+	}
+}
+
+// unsized hides a body's length, as a chunked request does, and counts
+// the bytes read from it.
+type unsized struct {
+	r    io.Reader
+	read int
+}
+
+func (u *unsized) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	u.read += n
+	return n, err
+}
+
+// brokenBody yields some bytes and then fails, as a connection that drops
+// mid-body does.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.sent {
+		return 0, io.ErrUnexpectedEOF
+	}
+	b.sent = true
+	return copy(p, "ixnProfile=%7B"), nil
+}
+
+// TestReadParamAnswers drives each way of reading the parameter to each of
+// its answers, and checks the message too, as two answers of one code can
+// differ only in it.
+func TestReadParamAnswers(t *testing.T) {
+	t.Parallel()
+	const limit = 3000
+	form := "application/x-www-form-urlencoded"
+	// The padding of profileOfSize needs no escape: the escapes of the rest
+	// add the same to every size.
+	escapes := len(url.QueryEscape(profileOfSize(t, 200))) - 200
+	exactForm := "ixnProfile=" + url.QueryEscape(profileOfSize(t, limit-len("ixnProfile=")-escapes))
+	if len(exactForm) != limit {
+		t.Fatalf("the exact form is %d bytes, want %d", len(exactForm), limit)
+	}
+	exactQuery := exactForm
+	mp := func(fields ...string) (string, string) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.SetBoundary("b0undary")
+		for i := 0; i < len(fields); i += 2 {
+			mw.WriteField(fields[i], fields[i+1])
+		}
+		mw.Close()
+		return mw.FormDataContentType(), b.String()
+	}
+	mpType, mpTwice := mp("ixnProfile", profileJSON, "ixnProfile", profileJSON)
+	_, mpOther := mp("other", "x")
+	_, mpValid := mp("ixnProfile", profileJSON)
+	// A multipart body of exactly the limit: pad the profile to fit.
+	_, mpEmpty := mp("ixnProfile", "")
+	_, mpExact := mp("ixnProfile", profileOfSize(t, limit-len(mpEmpty)))
+	if len(mpExact) != limit {
+		t.Fatalf("the exact multipart body is %d bytes, want %d", len(mpExact), limit)
+	}
+	for _, tc := range []struct {
+		name        string
+		target, ct  string
+		body        io.Reader
+		status      int
+		code, msg   string
+		maxReadPast int // for an unsized body: how far past the limit it may be read
+	}{
+		{name: "a body of exactly the limit", ct: form, body: strings.NewReader(exactForm), status: 200},
+		{name: "an unsized body of exactly the limit", ct: form, body: &unsized{r: strings.NewReader(exactForm)}, status: 200},
+		{name: "a body one byte over the limit", ct: form, body: strings.NewReader(exactForm + "&"), status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit"},
+		{name: "an unsized body over the limit, read no further than one byte past it", ct: form, body: &unsized{r: strings.NewReader(exactForm + strings.Repeat("&", 50000))},
+			status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit", maxReadPast: 1},
+		{name: "an unsized body of many reads", ct: form, body: &unsized{r: iotest.OneByteReader(strings.NewReader(exactForm))}, status: 200},
+		{name: "a body broken off", ct: form, body: &brokenBody{}, status: 400, code: "BAD_REQUEST", msg: "the request body could not be read"},
+		{name: "a query string of exactly the limit", target: "/gateway/engage?" + exactQuery, ct: form, status: 200},
+		{name: "a query string one byte over the limit", target: "/gateway/engage?" + exactQuery + "&", ct: form, status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the query string is over the size limit"},
+		{name: "a form body without the parameter, the query with it", target: "/gateway/engage?ixnProfile=" + url.QueryEscape(profileJSON), ct: form, body: strings.NewReader("other=1"), status: 200},
+		{name: "a form body with a broken escape in another key", target: "/gateway/engage?ixnProfile=" + url.QueryEscape(profileJSON), ct: form, body: strings.NewReader("a%zz=1"), status: 400, code: "BAD_REQUEST", msg: "the form encoding is malformed"},
+		{name: "a query with a broken escape in a key", target: "/gateway/engage?a%zz=1", ct: form, status: 400, code: "BAD_REQUEST", msg: "the form encoding is malformed"},
+		{name: "a parameter name escaped from its first byte", ct: form, body: strings.NewReader("%69xnProfile=" + url.QueryEscape(profileJSON)), status: 200},
+		{name: "a parameter name with a plus", ct: form, body: strings.NewReader("ixn+Profile=" + url.QueryEscape(profileJSON)), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is missing"},
+		{name: "a JSON wrapper holding a number", ct: "application/json", body: strings.NewReader(`{"ixnProfile":5}`), status: 400, code: "BAD_REQUEST", msg: "ixnProfile must be a JSON object"},
+		{name: "a JSON wrapper and a second object", ct: "application/json", body: strings.NewReader(`{"ixnProfile":` + profileJSON + `}{}`), status: 400, code: "BAD_REQUEST"},
+		{name: "a JSON wrapper holding broken text", ct: "application/json", body: strings.NewReader(`{"ixnProfile":"{"}`), status: 400, code: "BAD_REQUEST"},
+		{name: "the type application/+json", ct: "application/+json", body: strings.NewReader(profileJSON), status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+		{name: "a multipart body of exactly the limit", ct: mpType, body: strings.NewReader(mpExact), status: 200},
+		{name: "a multipart body one byte over the limit", ct: mpType, body: strings.NewReader(mpExact + "x"), status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit"},
+		{name: "an unsized multipart body over the limit", ct: mpType, body: &unsized{r: strings.NewReader(mpExact + "x")}, status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit"},
+		{name: "a multipart body with an epilogue over the limit", ct: mpType, body: &unsized{r: strings.NewReader(mpValid + strings.Repeat("e", limit))}, status: 413, code: "PAYLOAD_TOO_LARGE"},
+		{name: "a multipart parameter given twice", ct: mpType, body: strings.NewReader(mpTwice), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is given more than once"},
+		{name: "a multipart body without the parameter", ct: mpType, body: strings.NewReader(mpOther), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is missing"},
+		{name: "a multipart body cut short", ct: mpType, body: strings.NewReader(mpValid[:len(mpValid)-20]), status: 400, code: "BAD_REQUEST", msg: "the multipart body is malformed"},
+		{name: "a multipart type without a boundary", ct: "multipart/form-data; charset=utf-8", body: strings.NewReader(mpValid), status: 400, code: "BAD_REQUEST", msg: "the multipart body is malformed"},
+		{name: "a multipart body broken off", ct: mpType, body: &brokenBody{}, status: 400, code: "BAD_REQUEST", msg: "the multipart body is malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := gateway.NewHandler(gateway.Discard, &gateway.Options{MaxBodyBytes: limit})
+			r := httptest.NewRequest(http.MethodPost, or(tc.target, "/gateway/engage"), tc.body)
+			if _, sized := tc.body.(*strings.Reader); !sized {
+				r.ContentLength = -1
+			}
+			r.Header.Set("Content-Type", tc.ct)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			resp := decode(t, w)
+			got := fmt.Sprintf("%d %s", w.Code, resp.Code)
+			if want := fmt.Sprintf("%d %s", tc.status, tc.code); got != want || tc.msg != "" && resp.Message != tc.msg {
+				t.Errorf("got %s %q, want %s %q", got, resp.Message, want, tc.msg)
+			}
+			if u, ok := tc.body.(*unsized); ok && tc.maxReadPast > 0 && u.read > limit+tc.maxReadPast {
+				t.Errorf("read %d bytes of the body, want at most %d", u.read, limit+tc.maxReadPast)
+			}
+		})
+	}
+}
+
+// TestNilURL checks that a request without a URL, which no server makes
+// but a caller of Handler.Engage might, is answered and not a panic.
+func TestNilURL(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/gateway/engage", strings.NewReader(""))
+	r.URL = nil
+	w := httptest.NewRecorder()
+	gateway.NewHandler(gateway.Discard, nil).Engage().ServeHTTP(w, r)
+	if resp := decode(t, w); w.Code != 400 || resp.Message != "ixnProfile is missing" {
+		t.Errorf("got %d %q, want 400 ixnProfile is missing", w.Code, resp.Message)
+	}
+}
+
+// TestLargestLimit checks that MaxBodyBytes at its largest reads a body of
+// unknown length like any other (its arithmetic must not overflow).
+func TestLargestLimit(t *testing.T) {
+	t.Parallel()
+	h := gateway.NewHandler(gateway.Discard, &gateway.Options{MaxBodyBytes: math.MaxInt64})
+	body := "ixnProfile=" + url.QueryEscape(profileOfSize(t, 20000))
+	r := httptest.NewRequest(http.MethodPost, "/gateway/engage", &unsized{r: strings.NewReader(body)})
+	r.ContentLength = -1
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("status %d: %s", w.Code, w.Body)
 	}
 }
