@@ -300,7 +300,11 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	text, err := readParam(w, r, op.param, h.maxBody)
 	switch {
 	case err == errSlowBody:
-		w.Header()["Connection"] = headerClose // the rest of the body is still on its way
+		// The rest of the body is still on its way: over HTTP/1 the
+		// connection cannot serve on; over HTTP/2 only the stream is lost.
+		if r.ProtoMajor == 1 {
+			w.Header()["Connection"] = headerClose
+		}
 		return "", err
 	case err != nil:
 		return "", err

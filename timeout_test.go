@@ -185,8 +185,9 @@ func decodeJSON(t *testing.T, r io.Reader, v any) {
 
 // TestSlowBodyIsCutOff sends bodies a byte at a time over loopback, to the
 // handler with a short ReadBodyTimeout: each is answered 400 within the
-// timeout (and a little), and over HTTP/1.1 the connection is closed. Before,
-// the handler waited for as long as the client kept sending.
+// timeout (and a little); over HTTP/1.1 the connection is closed, over
+// HTTP/2 it serves on. Before, the handler waited for as long as the client
+// kept sending.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
@@ -226,6 +227,23 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			if proto != "HTTP/2" {
+				return
+			}
+			// Over HTTP/2 only the stream was lost: the connection serves on.
+			reused := false
+			trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { reused = ci.Reused }}
+			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+				http.MethodPost, srv.URL+"/gateway/engage", strings.NewReader(engageForm))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !reused {
+				t.Errorf("after the slow bodies: status %d, connection reused %v; want 200 on the same connection", resp.StatusCode, reused)
+			}
 		})
 	}
 }
