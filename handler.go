@@ -127,18 +127,18 @@ const CodeOK Code = "OK"
 // at "/" or behind [http.StripPrefix]. Routers that route themselves mount
 // [Handler.Engage] and [Handler.Cancel] instead.
 type Handler struct {
-	n          Notifier
-	maxBody    int64
-	bodyTime   time.Duration // 0: no bound
-	browsers   bool          // refuse browsers
-	origins    []string      // but these
-	auth       func(*http.Request) error
-	logger     *slog.Logger
-	observe    func(Observation)
-	retryAfter string
-	engage     operation
-	cancel     operation
-	langs      langCache
+	n           Notifier
+	maxBody     int64
+	bodyTimeout time.Duration // 0: no bound
+	browsers    bool          // refuse browsers,
+	origins     []string      // but from these origins
+	auth        func(*http.Request) error
+	logger      *slog.Logger
+	observe     func(Observation)
+	retryAfter  string
+	engage      operation
+	cancel      operation
+	langs       langCache
 }
 
 // NewHandler returns a Handler that decodes and validates requests and hands
@@ -160,33 +160,33 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	if opts.RetryAfter < 0 {
 		panic("gateway: Options.RetryAfter must not be negative")
 	}
-	h := &Handler{
-		n:          n,
-		maxBody:    cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
-		bodyTime:   cmp.Or(opts.ReadBodyTimeout, DefaultReadBodyTimeout),
-		auth:       opts.Authenticate,
-		logger:     opts.Logger,
-		observe:    opts.Observe,
-		retryAfter: retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
-	}
-	if h.bodyTime == NoTimeout {
-		h.bodyTime = 0
-	}
 	if len(opts.AllowedOrigins) > 0 && !opts.RefuseBrowsers {
 		panic("gateway: Options.AllowedOrigins needs RefuseBrowsers, or nothing is checked")
 	}
-	h.browsers = opts.RefuseBrowsers
+	h := &Handler{
+		n:           n,
+		maxBody:     cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		bodyTimeout: cmp.Or(opts.ReadBodyTimeout, DefaultReadBodyTimeout),
+		browsers:    opts.RefuseBrowsers,
+		auth:        opts.Authenticate,
+		logger:      opts.Logger,
+		observe:     opts.Observe,
+		retryAfter:  retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
+	}
+	if h.bodyTimeout == NoTimeout {
+		h.bodyTimeout = 0
+	}
 	for _, o := range opts.AllowedOrigins {
-		h.origins = append(h.origins, origin(o))
+		h.origins = append(h.origins, parseOrigin(o))
 	}
 	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
 	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
 	return h
 }
 
-// origin returns the origin o as browsers write it, for
+// parseOrigin returns the origin o as browsers write it, for
 // Options.AllowedOrigins, and panics if o is not one.
-func origin(o string) string {
+func parseOrigin(o string) string {
 	o = strings.TrimSuffix(o, "/")
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
@@ -295,8 +295,8 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	// read (net/http's HTTP/1 server clears it too when the body ends, but
 	// that is not a promise of every server). After a failure it stays, to
 	// bound what the server reads of the rest of the body after the handler.
-	bounded := h.bodyTime > 0 && r.Body != nil && r.Body != http.NoBody &&
-		setReadDeadline(w, time.Now().Add(h.bodyTime))
+	bounded := h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody &&
+		setReadDeadline(w, time.Now().Add(h.bodyTimeout))
 	text, err := readParam(w, r, op.param, h.maxBody)
 	switch {
 	case err == errSlowBody:
