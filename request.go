@@ -157,8 +157,8 @@ var (
 	errUnreadable = badRequest("the request body could not be read")
 )
 
-// readDeadliner is the method of a ResponseWriter that can bound the time to
-// read the request, as [http.ResponseController] finds it.
+// readDeadliner is a ResponseWriter that can bound the time to read the
+// request, as [http.ResponseController] finds one.
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
 
 // setReadDeadline sets the read deadline of w's connection as

@@ -183,11 +183,11 @@ func decodeJSON(t *testing.T, r io.Reader, v any) {
 	}
 }
 
-// TestSlowBodyIsCutOff sends bodies a byte at a time over loopback, to the
-// handler with a short ReadBodyTimeout: each is answered 400 within the
-// timeout (and a little); over HTTP/1.1 the connection is closed, over
-// HTTP/2 it serves on. Before, the handler waited for as long as the client
-// kept sending.
+// TestSlowBodyIsCutOff sends bodies (form and multipart) a byte at a time
+// over loopback, to the handler with a short ReadBodyTimeout: each is
+// answered 400 within the timeout (and a little); over HTTP/1.1 the
+// connection is closed, over HTTP/2 it serves on. Before, the handler waited
+// for as long as the client kept sending.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	t.Parallel()
 	const timeout = 300 * time.Millisecond
@@ -204,6 +204,9 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 					defer cancel()
 					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/gateway/engage", body)
 					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					if i == 2 {
+						req.Header.Set("Content-Type", "multipart/form-data; boundary=b0undary")
+					}
 					start := time.Now()
 					resp, err := srv.Client().Do(req)
 					if err != nil {
