@@ -110,20 +110,13 @@ func readBody(r *http.Request, limit int64) (*[]byte, error) {
 	}
 	for {
 		// Read no further than one byte past the limit, which tells "too
-		// large", into a buffer no larger: room is what the limit has left.
-		room := limit - int64(len(b))
+		// large", into a buffer no larger; a pooled buffer may be larger
+		// than the limit. (Unsigned, as limit+1 may overflow an int64.)
+		room := uint64(limit) + 1 - uint64(len(b))
 		if len(b) == cap(b) {
-			grow := int64(cap(b)) // double
-			if grow > room {
-				grow = room + 1
-			}
-			b = slices.Grow(b, int(grow))
+			b = slices.Grow(b, int(min(uint64(cap(b)), room))) // double
 		}
-		end := cap(b) // a pooled buffer may be larger than the limit
-		if int64(end-len(b)) > room {
-			end = len(b) + int(room) + 1
-		}
-		n, err := r.Body.Read(b[len(b):end])
+		n, err := r.Body.Read(b[len(b) : len(b)+int(min(uint64(cap(b)-len(b)), room))])
 		b = b[:len(b)+n]
 		if int64(len(b)) > limit {
 			*bp = b

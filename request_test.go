@@ -331,8 +331,9 @@ func TestReadParamAnswers(t *testing.T) {
 		{name: "a parameter name escaped from its first byte", ct: form, body: strings.NewReader("%69xnProfile=" + url.QueryEscape(profileJSON)), status: 200},
 		{name: "a parameter name with a plus", ct: form, body: strings.NewReader("ixn+Profile=" + url.QueryEscape(profileJSON)), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is missing"},
 		{name: "a JSON wrapper holding a number", ct: "application/json", body: strings.NewReader(`{"ixnProfile":5}`), status: 400, code: "BAD_REQUEST", msg: "ixnProfile must be a JSON object"},
-		{name: "a JSON wrapper and a second object", ct: "application/json", body: strings.NewReader(`{"ixnProfile":` + profileJSON + `}{}`), status: 400, code: "BAD_REQUEST"},
-		{name: "a JSON wrapper holding broken text", ct: "application/json", body: strings.NewReader(`{"ixnProfile":"{"}`), status: 400, code: "BAD_REQUEST"},
+		{name: "a JSON wrapper holding broken JSON", ct: "application/json", body: strings.NewReader(`{"ixnProfile":tru}`), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is not valid JSON: invalid character at offset 14"},
+		{name: "a JSON wrapper and a second object", ct: "application/json", body: strings.NewReader(`{"ixnProfile":{"a":1}}{}`), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is not valid JSON: data after the JSON value at offset 22"},
+		{name: "a JSON wrapper holding broken text", ct: "application/json", body: strings.NewReader(`{"ixnProfile":"{"}`), status: 400, code: "BAD_REQUEST", msg: "ixnProfile is not valid JSON: unexpected end of JSON at offset 1"},
 		{name: "the type application/+json", ct: "application/+json", body: strings.NewReader(profileJSON), status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
 		{name: "a multipart body of exactly the limit", ct: mpType, body: strings.NewReader(mpExact), status: 200},
 		{name: "a multipart body one byte over the limit", ct: mpType, body: strings.NewReader(mpExact + "x"), status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit"},
@@ -392,5 +393,38 @@ func TestLargestLimit(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 200 {
 		t.Errorf("status %d: %s", w.Code, w.Body)
+	}
+}
+
+// TestLimitsAroundTheBufferSize reads bodies of unknown length around limits
+// near the size of the handler's pooled buffers (4 KiB), where the read
+// window and the buffer's capacity meet: each body within its limit is
+// read whole, each over it is 413. Each case runs a few times, to meet
+// fresh buffers and reused ones.
+func TestLimitsAroundTheBufferSize(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int64{4095, 4096, 4097, 8192} {
+		h := gateway.NewHandler(gateway.Discard, &gateway.Options{MaxBodyBytes: limit})
+		for _, extra := range []int64{-1, 0, 1} {
+			t.Run(fmt.Sprintf("%d bytes, limit %d", limit+extra, limit), func(t *testing.T) {
+				t.Parallel()
+				escapes := len(url.QueryEscape(profileOfSize(t, 200))) - 200
+				body := "ixnProfile=" + url.QueryEscape(profileOfSize(t, int(limit+extra)-len("ixnProfile=")-escapes))
+				want := 200
+				if extra > 0 {
+					want = 413
+				}
+				for range 5 {
+					r := httptest.NewRequest(http.MethodPost, "/gateway/engage", &unsized{r: strings.NewReader(body)})
+					r.ContentLength = -1
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != want {
+						t.Fatalf("status %d, want %d: %s", w.Code, want, w.Body)
+					}
+				}
+			})
+		}
 	}
 }
