@@ -10,8 +10,10 @@
 // with cancelData ([CancelData]); the older …/backend/data/gateway paths work
 // the same. The parameter may come form-encoded (as ORS sends it), in the
 // query string, in a multipart form, or as JSON: wrapped, double-encoded or
-// bare. The answer is 200 {"status":"OK",…} or a FAULT in JSON, whose code
-// names the cause (see [Code]).
+// bare. A body comes as it is: a Content-Encoding other than identity, or a
+// multipart part in base64, is refused (415). The answer is 200
+// {"status":"OK",…} or a FAULT in JSON, whose code names the cause (see
+// [Code]).
 //
 // # Mounting
 //
@@ -22,8 +24,41 @@
 //	mux.Handle("/server/data/gateway/", h)
 //
 // Routers that match paths themselves mount [Handler.Engage] and
-// [Handler.Cancel]. [Options] sets the body limit, authentication
-// ([BasicAuth]), logging and metrics.
+// [Handler.Cancel]. [Options] sets the limits on a request, authentication
+// ([BasicAuth]), the refusal of browsers, logging and metrics.
+//
+// # What a host must set
+//
+// The handler bounds what a client makes it read: a body to
+// [Options.MaxBodyBytes] (64 KiB; a query string to the same), and the
+// time a body takes to arrive to [Options.ReadBodyTimeout] (5 s). It decodes
+// no Content-Encoding (415), so what it reads is what it holds. The rest
+// is the host's:
+//
+//   - [http.Server.ReadHeaderTimeout]: headers arrive before any handler
+//     runs, so only the server can bound them. Without it, a client that
+//     sends a header line now and then holds a connection and a goroutine
+//     for as long as it likes. A few seconds.
+//   - [http.Server.IdleTimeout]: how long a keep-alive connection may wait
+//     for its next request. Zero means ReadTimeout, and with that zero too,
+//     for ever. A minute or two.
+//   - [http.Server.MaxHeaderBytes] bounds the request line and headers,
+//     the query string with them (1 MB by default). The handler refuses a
+//     query string over MaxBodyBytes, but only once the server has read it;
+//     MaxBodyBytes and a few KiB is enough.
+//   - A WriteTimeout of some seconds suits the engage API, whose answers are
+//     small. For the event streams of package push, mounted on the same
+//     server, see that package.
+//   - Where a browser can reach the engage endpoints (on the same public
+//     mux as package push's routes, say), set [Options.RefuseBrowsers], so
+//     that no web page can engage or cancel through its visitors' browsers,
+//     and authenticate the strategies with [Options.Authenticate] (see
+//     [BasicAuth]), or serve the endpoints on a listener of their own that
+//     only the strategies' servers can reach.
+//
+// The bound on the body is set as a read deadline through the
+// ResponseWriter; middleware that wraps the ResponseWriter must have an
+// Unwrap method (as [http.ResponseController] requires) for it to apply.
 //
 // # Notifiers
 //

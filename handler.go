@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,19 +18,74 @@ import (
 // DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is zero.
 const DefaultMaxBodyBytes = 64 << 10
 
+// DefaultReadBodyTimeout is the time a request body may take to arrive when
+// Options.ReadBodyTimeout is zero. A strategy's body, a few hundred bytes,
+// takes a millisecond; 5 s leaves room for a slow network and for the
+// largest body the default limit allows.
+const DefaultReadBodyTimeout = 5 * time.Second
+
+// NoTimeout, as [Options.ReadBodyTimeout], turns the bound off.
+const NoTimeout time.Duration = math.MaxInt64
+
 // Options configures a [Handler]. The zero value, and a nil *Options, give
 // the defaults each field names.
 type Options struct {
-	// MaxBodyBytes limits a request body; a larger one is answered 413
+	// MaxBodyBytes limits a request body, and the query string, as the
+	// parameter may come in either; a larger one is answered 413
 	// PAYLOAD_TOO_LARGE without reading past the limit. Zero means
 	// [DefaultMaxBodyBytes] (64 KiB). Negative panics in [NewHandler].
 	MaxBodyBytes int64
+
+	// ReadBodyTimeout bounds the time a request body may take to arrive,
+	// counted from when the handler starts to read it. A body not received
+	// by then is answered 400 BAD_REQUEST ("the request body was not
+	// received in time"), and over HTTP/1 its connection is closed: a client
+	// sending a byte now and then holds a connection no longer than this
+	// once its headers are in.
+	//
+	// The handler sets the bound as the connection's read deadline, as
+	// [http.ResponseController.SetReadDeadline] does (looking through
+	// wrappers that have an Unwrap method), and clears it once the body is
+	// read, so that it bounds the body only: the notifier's call and the
+	// next request on a keep-alive connection are not limited by it. Where
+	// the ResponseWriter cannot set a deadline (middleware that wraps it
+	// without Unwrap), the body is read without the bound, and only the
+	// server's ReadTimeout limits it. The headers are the server's to bound,
+	// with ReadHeaderTimeout.
+	//
+	// Zero means [DefaultReadBodyTimeout] (5 s); [NoTimeout] turns the bound
+	// off. Negative panics in [NewHandler].
+	ReadBodyTimeout time.Duration
 
 	// Authenticate, when set, is called for every engage and noengage
 	// request before its body is read. A non-nil error denies it with 401
 	// UNAUTHORIZED; a [*Fault] of that code with a Challenge also sets
 	// WWW-Authenticate. [BasicAuth] makes one. Nil means no authentication.
 	Authenticate func(r *http.Request) error
+
+	// RefuseBrowsers, when true, answers 403 FORBIDDEN to every request a
+	// web browser sends, one that carries an Origin or a Sec-Fetch-Site
+	// header, unless its Origin is one of AllowedOrigins. Browsers send
+	// Origin with every POST and Sec-Fetch-Site with every request; a
+	// strategy or another server sends neither. So a web page cannot
+	// engage or cancel through its visitors' browsers, which a plain form
+	// POST would otherwise do without a CORS preflight, from behind the
+	// firewall, or with Basic credentials the browser remembers. The
+	// check runs before Authenticate and does not trust the Host header:
+	// pages of the handler's own origin are browsers too, and a DNS
+	// rebinding page looks same-origin. False (the default) treats browsers
+	// like any other client; turn it on wherever a browser can reach the
+	// endpoints.
+	RefuseBrowsers bool
+
+	// AllowedOrigins lists the origins whose browser requests RefuseBrowsers
+	// lets through, as browsers write them in the Origin header
+	// ("https://console.example.com", "http://127.0.0.1:8080"): a host's own
+	// console that engages from a web page, say. They match exactly, but for
+	// letter case and a trailing "/". NewHandler panics if an entry is not an
+	// origin (a scheme and a host, nothing else; "*" and "null" are not), or
+	// if AllowedOrigins is set without RefuseBrowsers. Nil allows none.
+	AllowedOrigins []string
 
 	// Logger receives one record per failed request: Debug for client
 	// faults (4xx), Warn for 503, Error for 500, with the internal error.
@@ -70,15 +127,18 @@ const CodeOK Code = "OK"
 // at "/" or behind [http.StripPrefix]. Routers that route themselves mount
 // [Handler.Engage] and [Handler.Cancel] instead.
 type Handler struct {
-	n          Notifier
-	maxBody    int64
-	auth       func(*http.Request) error
-	logger     *slog.Logger
-	observe    func(Observation)
-	retryAfter string
-	engage     operation
-	cancel     operation
-	langs      langCache
+	n           Notifier
+	maxBody     int64
+	bodyTimeout time.Duration // 0: no bound
+	browsers    bool          // refuse browsers,
+	origins     []string      // but from these origins
+	auth        func(*http.Request) error
+	logger      *slog.Logger
+	observe     func(Observation)
+	retryAfter  string
+	engage      operation
+	cancel      operation
+	langs       langCache
 }
 
 // NewHandler returns a Handler that decodes and validates requests and hands
@@ -94,20 +154,45 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	if opts.MaxBodyBytes < 0 {
 		panic("gateway: Options.MaxBodyBytes must not be negative")
 	}
+	if opts.ReadBodyTimeout < 0 {
+		panic("gateway: Options.ReadBodyTimeout must not be negative (gateway.NoTimeout turns it off)")
+	}
 	if opts.RetryAfter < 0 {
 		panic("gateway: Options.RetryAfter must not be negative")
 	}
+	if len(opts.AllowedOrigins) > 0 && !opts.RefuseBrowsers {
+		panic("gateway: Options.AllowedOrigins needs RefuseBrowsers, or nothing is checked")
+	}
 	h := &Handler{
-		n:          n,
-		maxBody:    cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
-		auth:       opts.Authenticate,
-		logger:     opts.Logger,
-		observe:    opts.Observe,
-		retryAfter: retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
+		n:           n,
+		maxBody:     cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		bodyTimeout: cmp.Or(opts.ReadBodyTimeout, DefaultReadBodyTimeout),
+		browsers:    opts.RefuseBrowsers,
+		auth:        opts.Authenticate,
+		logger:      opts.Logger,
+		observe:     opts.Observe,
+		retryAfter:  retryAfterSeconds(cmp.Or(opts.RetryAfter, time.Second)),
+	}
+	if h.bodyTimeout == NoTimeout {
+		h.bodyTimeout = 0
+	}
+	for _, o := range opts.AllowedOrigins {
+		h.origins = append(h.origins, parseOrigin(o))
 	}
 	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
 	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
 	return h
+}
+
+// parseOrigin returns the origin o as browsers write it, for
+// Options.AllowedOrigins, and panics if o is not one.
+func parseOrigin(o string) string {
+	o = strings.TrimSuffix(o, "/")
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		panic("gateway: Options.AllowedOrigins: " + strconv.Quote(o) + " is not an origin (scheme://host[:port])")
+	}
+	return o
 }
 
 // retryAfterSeconds renders d as whole seconds, rounded up, at least 1.
@@ -158,6 +243,7 @@ var (
 	headerJSON    = []string{"application/json; charset=utf-8"}
 	headerNoSniff = []string{"nosniff"}
 	headerAllow   = []string{"POST, OPTIONS"}
+	headerClose   = []string{"close"}
 )
 
 // ServeHTTP answers one request for the operation: 204 to OPTIONS, 200 OK
@@ -197,17 +283,49 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 		return "", errNotPOST
 	}
 	h := op.h
+	if h.browsers && h.fromBrowser(r) {
+		return "", errBrowser
+	}
 	if h.auth != nil {
 		if err := h.auth(r); err != nil {
 			return "", unauthorized(err)
 		}
 	}
+	// The deadline bounds the body only: it is cleared once the body is
+	// read (net/http's HTTP/1 server clears it too when the body ends, but
+	// that is not a promise of every server). After a failure it stays, to
+	// bound what the server reads of the rest of the body after the handler.
+	bounded := h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody &&
+		setReadDeadline(w, time.Now().Add(h.bodyTimeout))
 	text, err := readParam(w, r, op.param, h.maxBody)
-	if err != nil {
+	switch {
+	case err == errSlowBody:
+		// The rest of the body is still on its way: over HTTP/1 the
+		// connection cannot serve on; over HTTP/2 only the stream is lost.
+		if r.ProtoMajor == 1 {
+			w.Header()["Connection"] = headerClose
+		}
 		return "", err
+	case err != nil:
+		return "", err
+	case bounded:
+		setReadDeadline(w, time.Time{})
 	}
 	return op.run(r.Context(), text)
 }
+
+// fromBrowser reports whether a browser sent r, from an origin that
+// Options.AllowedOrigins does not allow.
+func (h *Handler) fromBrowser(r *http.Request) bool {
+	origin, hasOrigin := r.Header["Origin"]
+	if !hasOrigin {
+		_, hasSite := r.Header["Sec-Fetch-Site"]
+		return hasSite
+	}
+	return len(origin) != 1 || !slices.ContainsFunc(h.origins, func(o string) bool { return strings.EqualFold(o, origin[0]) })
+}
+
+var errBrowser = &Fault{Code: CodeForbidden, Message: "requests from web browsers are not accepted"}
 
 // unauthorized is the answer to a failed authentication hook: err itself
 // when it is a Fault of code UNAUTHORIZED (with a Challenge, say), else a

@@ -428,3 +428,88 @@ func TestConcurrentEngageAndCancel(t *testing.T) {
 		t.Errorf("engages=%d cancels=%d, want 500 each", engages, cancels)
 	}
 }
+
+// TestRefuseBrowsers checks Options.RefuseBrowsers: with it, a request that
+// a browser sent (it carries Origin or Sec-Fetch-Site) is 403 FORBIDDEN
+// before authentication, unless its Origin is allowed; servers' requests
+// pass. Without it, a form POST from any web page engaged and cancelled
+// through a visitor's browser (issue 10, finding 5).
+func TestRefuseBrowsers(t *testing.T) {
+	t.Parallel()
+	refuse := &gateway.Options{RefuseBrowsers: true}
+	allow := &gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"https://console.example.com", "http://127.0.0.1:8080/"}}
+	authed := &gateway.Options{RefuseBrowsers: true, Authenticate: gateway.BasicAuth("ors", "s3cret", "gwe")}
+	forbidden := verdict{403, "FORBIDDEN"}
+	for _, tc := range []struct {
+		name   string
+		opts   *gateway.Options
+		header http.Header
+		want   verdict
+	}{
+		{"a server's request", refuse, nil, ok200},
+		{"a form POST from another site", refuse, http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}, forbidden},
+		{"a POST from an old browser, Origin only", refuse, http.Header{"Origin": {"https://evil.example"}}, forbidden},
+		{"a POST from a sandboxed frame", refuse, http.Header{"Origin": {"null"}}, forbidden},
+		{"Sec-Fetch-Site only", refuse, http.Header{"Sec-Fetch-Site": {"cross-site"}}, forbidden},
+		{"a page of the same origin", refuse, http.Header{"Origin": {"http://example.com"}, "Sec-Fetch-Site": {"same-origin"}}, forbidden},
+		{"an empty Origin", refuse, http.Header{"Origin": {""}}, forbidden},
+		{"an allowed origin", allow, http.Header{"Origin": {"https://console.example.com"}, "Sec-Fetch-Site": {"cross-site"}}, ok200},
+		{"an allowed origin in capitals", allow, http.Header{"Origin": {"HTTPS://Console.Example.com"}}, ok200},
+		{"an allowed origin written with a slash", allow, http.Header{"Origin": {"http://127.0.0.1:8080"}}, ok200},
+		{"an allowed origin on another port", allow, http.Header{"Origin": {"https://console.example.com:8443"}}, forbidden},
+		{"another scheme of an allowed origin", allow, http.Header{"Origin": {"http://console.example.com"}}, forbidden},
+		{"two Origin lines, one allowed", allow, http.Header{"Origin": {"https://console.example.com", "https://evil.example"}}, forbidden},
+		{"a server's request with no allowed origin", allow, nil, ok200},
+		{"a browser with the right credentials", authed, http.Header{"Origin": {"https://evil.example"}, "Authorization": {"Basic b3JzOnMzY3JldA=="}}, forbidden},
+		{"a browser, by default", nil, http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}, ok200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := gateway.NewHandler(gateway.Discard, tc.opts)
+			for _, path := range []string{"/gateway/engage", "/gateway/noengage"} {
+				body := engageForm
+				if strings.HasSuffix(path, "noengage") {
+					body = "cancelData=" + url.QueryEscape(`{"interactionID":"i-1","visitID":"v-1"}`)
+				}
+				w := request{target: path, contentType: "application/x-www-form-urlencoded", body: body, header: tc.header}.serve(t, h)
+				got := verdictOf(t, w)
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("%s: answer (-want +got):\n%s\n%s", path, diff, w.Body)
+				}
+				if got == forbidden && w.Header().Get("Access-Control-Allow-Origin") != "" {
+					t.Errorf("%s: a refusal allows the origin", path)
+				}
+			}
+		})
+	}
+}
+
+// TestAllowedOriginsMustBeOrigins checks that NewHandler refuses
+// AllowedOrigins that no browser could send, and AllowedOrigins without
+// RefuseBrowsers, which would check nothing.
+func TestAllowedOriginsMustBeOrigins(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts gateway.Options
+	}{
+		{"without RefuseBrowsers", gateway.Options{AllowedOrigins: []string{"https://console.example.com"}}},
+		{"a bare host", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"console.example.com"}}},
+		{"a wildcard", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"*"}}},
+		{"null", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"null"}}},
+		{"a path", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"https://console.example.com/admin"}}},
+		{"a query", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"https://console.example.com?x=1"}}},
+		{"a user", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{"https://me@console.example.com"}}},
+		{"empty", gateway.Options{RefuseBrowsers: true, AllowedOrigins: []string{""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			defer func() {
+				if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "gateway: Options.AllowedOrigins") {
+					t.Errorf("recover() = %v, want a panic prefixed gateway: Options.AllowedOrigins", r)
+				}
+			}()
+			gateway.NewHandler(gateway.Discard, &tc.opts)
+		})
+	}
+}

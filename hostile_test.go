@@ -52,6 +52,8 @@ func TestHostileRequests(t *testing.T) {
 		{"2,000-deep nesting in userData", "", "", form, enc(valid(`,"userData":` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000))), 400, "BAD_REQUEST"},
 		{"10 MB body", "", "", form, "ixnProfile=" + huge, 413, "PAYLOAD_TOO_LARGE"},
 		{"10 MB JSON body", "", "", js, `{"x":"` + huge + `"}`, 413, "PAYLOAD_TOO_LARGE"},
+		{"900 KB profile in the query string", "", path + "?" + enc(valid(`,"userData":{"x":"`+huge[:900<<10]+`"}`)), form, "", 413, "PAYLOAD_TOO_LARGE"},
+		{"multipart in latin1", "", "", "multipart/form-data; boundary=b; charset=ISO-8859-1", "--b\r\nContent-Disposition: form-data; name=\"ixnProfile\"\r\n\r\n" + valid("") + "\r\n--b--\r\n", 400, "BAD_REQUEST"},
 		{"invalid UTF-8", "", "", js, valid(`,"pageID":"` + marker + "\xff\xfe" + `"`), 400, "BAD_REQUEST"},
 		{"NUL byte in a string", "", "", js, valid(`,"pageID":"a` + "\x00" + marker + `"`), 400, "BAD_REQUEST"},
 		{"escaped NUL in an ID", "", "", js, valid(`,"pageID":"a\u0000` + marker + `"`), 400, "VALIDATION"},

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/engagekit/gateway/internal/jsonscan"
 )
@@ -52,13 +57,37 @@ func parseContentType(ct string) (mediaType, error) {
 		if !strings.EqualFold(strings.TrimSpace(k), "charset") {
 			continue
 		}
-		v = strings.Trim(strings.TrimSpace(v), `"`)
-		if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") {
-			return m, badRequest("the charset must be UTF-8")
+		if !isUTF8(strings.Trim(strings.TrimSpace(v), `"`)) {
+			return m, errCharset
 		}
 	}
 	return m, nil
 }
+
+// isUTF8 reports whether the charset name cs names UTF-8.
+func isUTF8(cs string) bool {
+	return strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8")
+}
+
+var errCharset = badRequest("the charset must be UTF-8")
+
+// identityEncoding reports whether the Content-Encoding header lines ce
+// leave the body as it is: each coding in them is "identity" or empty.
+func identityEncoding(ce []string) bool {
+	for _, line := range ce {
+		for coding := range strings.SplitSeq(line, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var (
+	errContentEncoding = &Fault{Code: CodeUnsupportedMediaType, Message: "the request body must not be encoded (Content-Encoding)"}
+	headerIdentity     = []string{"identity"}
+)
 
 // bodyPool recycles request body buffers: the parameter is copied out of
 // them, so nothing keeps a reference once readParam returns.
@@ -80,15 +109,14 @@ func readBody(r *http.Request, limit int64) (*[]byte, error) {
 		return bp, nil
 	}
 	for {
+		// Read no further than one byte past the limit, which tells "too
+		// large", into a buffer no larger; a pooled buffer may be larger
+		// than the limit. (Unsigned, as limit+1 may overflow an int64.)
+		room := uint64(limit) + 1 - uint64(len(b))
 		if len(b) == cap(b) {
-			// Double, but never past limit+1: one byte over tells "too large".
-			grow := int64(cap(b))
-			if rest := limit + 1 - int64(len(b)); grow > rest {
-				grow = rest
-			}
-			b = slices.Grow(b, int(grow))
+			b = slices.Grow(b, int(min(uint64(cap(b)), room))) // double
 		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
+		n, err := r.Body.Read(b[len(b) : len(b)+int(min(uint64(cap(b)-len(b)), room))])
 		b = b[:len(b)+n]
 		if int64(len(b)) > limit {
 			*bp = b
@@ -101,11 +129,47 @@ func readBody(r *http.Request, limit int64) (*[]byte, error) {
 		if err != nil {
 			*bp = b
 			putBody(bp)
-			return nil, badRequest("the request body could not be read")
+			return nil, readError(err)
 		}
 	}
 	*bp = b
 	return bp, nil
+}
+
+// readError is the Fault of a body that could not be read: too slow for
+// the read deadline, or broken off.
+func readError(err error) *Fault {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errSlowBody
+	}
+	return errUnreadable
+}
+
+var (
+	errSlowBody   = badRequest("the request body was not received in time")
+	errUnreadable = badRequest("the request body could not be read")
+)
+
+// readDeadliner is a ResponseWriter that can bound the time to read the
+// request, as [http.ResponseController] finds one.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// setReadDeadline sets the read deadline of w's connection as
+// [http.ResponseController.SetReadDeadline] does, looking through wrappers
+// that have an Unwrap method, and reports whether it could. It does not use
+// ResponseController itself, whose answer for a ResponseWriter without
+// deadlines is a newly allocated error.
+func setReadDeadline(w http.ResponseWriter, t time.Time) bool {
+	for {
+		switch x := w.(type) {
+		case readDeadliner:
+			return x.SetReadDeadline(t) == nil
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return false
+		}
+	}
 }
 
 func putBody(bp *[]byte) {
@@ -115,11 +179,26 @@ func putBody(bp *[]byte) {
 	}
 }
 
-var errTooLarge = &Fault{Code: CodePayloadTooLarge, Message: "the request body is over the size limit"}
+var (
+	errTooLarge      = &Fault{Code: CodePayloadTooLarge, Message: "the request body is over the size limit"}
+	errQueryTooLarge = &Fault{Code: CodePayloadTooLarge, Message: "the query string is over the size limit"}
+)
 
-// readParam returns the JSON text of the parameter name. Errors are
-// *Fault.
+// readParam returns the JSON text of the parameter name. The query string
+// is held to the body's limit, as the parameter may come from it. Errors
+// are *Fault.
 func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64) (string, error) {
+	var query string
+	if r.URL != nil { // never nil from a server, but a caller's request may be
+		query = r.URL.RawQuery
+	}
+	if int64(len(query)) > limit {
+		return "", errQueryTooLarge
+	}
+	if ce, ok := r.Header["Content-Encoding"]; ok && !identityEncoding(ce) {
+		w.Header()["Accept-Encoding"] = headerIdentity // RFC 7694
+		return "", errContentEncoding
+	}
 	m, err := parseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return "", err
@@ -132,7 +211,7 @@ func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64)
 		if found || err != nil {
 			return text, err
 		}
-		return queryParam(r, name)
+		return queryParam(query, name)
 	}
 	bp, err := readBody(r, limit)
 	if err != nil {
@@ -142,7 +221,7 @@ func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64)
 	body := *bp
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return queryParam(r, name)
+		return queryParam(query, name)
 	}
 	if m == mediaJSON || m == mediaNone && trimmed[0] == '{' {
 		return jsonParam(string(body), name)
@@ -151,12 +230,13 @@ func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64)
 	if found || err != nil {
 		return text, err
 	}
-	return queryParam(r, name)
+	return queryParam(query, name)
 }
 
-func queryParam(r *http.Request, name string) (string, error) {
-	if r.URL != nil && r.URL.RawQuery != "" {
-		text, found, err := formValue([]byte(r.URL.RawQuery), name)
+// queryParam finds the parameter name in the query string query.
+func queryParam(query, name string) (string, error) {
+	if query != "" {
+		text, found, err := formValue([]byte(query), name)
 		if found || err != nil {
 			return text, err
 		}
@@ -225,7 +305,9 @@ func formValue(form []byte, name string) (val string, found bool, err error) {
 		var pair []byte
 		pair, form, _ = bytes.Cut(form, []byte{'&'})
 		k, v, _ := bytes.Cut(pair, []byte{'='})
-		if bytes.IndexByte(k, '%') >= 0 || bytes.IndexByte(k, '+') >= 0 {
+		// Only an escape can make a key match: a '+' decodes to a space,
+		// which no parameter name has.
+		if bytes.IndexByte(k, '%') >= 0 {
 			if k, err = unescapeForm(k); err != nil {
 				return "", false, err
 			}
@@ -289,33 +371,47 @@ var hexValue = func() (t [256]byte) {
 	return t
 }()
 
-// multipartValue reads the form field name from a multipart body.
+// multipartValue reads the form field name from a multipart body, and
+// reads the body to its end, so that the whole of it arrives within the
+// limit and the read deadline.
 func multipartValue(w http.ResponseWriter, r *http.Request, name string, limit int64) (string, bool, error) {
 	if r.ContentLength > limit {
 		return "", false, errTooLarge
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return "", false, badRequest("the multipart body is malformed")
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || params["boundary"] == "" {
+		return "", false, errMultipart
 	}
+	if cs, ok := params["charset"]; ok && !isUTF8(cs) {
+		return "", false, errCharset
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	r.Body = body
+	mr := multipart.NewReader(body, params["boundary"])
 	var val []byte
 	found := false
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
+			// The epilogue, after the last boundary, is the rest.
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				return "", found, multipartError(err)
+			}
 			return string(val), found, nil
 		}
 		if err != nil {
 			return "", found, multipartError(err)
 		}
-		if part.FormName() != name {
+		switch {
+		case part.FormName() != name:
 			_, err = io.Copy(io.Discard, part)
-		} else if found {
+		case found:
 			err = badRequest(name + " is given more than once")
-		} else {
+		default:
 			found = true
-			val, err = io.ReadAll(part)
+			if err = checkPart(part.Header); err == nil {
+				val, err = io.ReadAll(part)
+			}
 		}
 		part.Close()
 		if err != nil {
@@ -324,6 +420,33 @@ func multipartValue(w http.ResponseWriter, r *http.Request, name string, limit i
 	}
 }
 
+// checkPart checks the headers of the parameter's part: a charset, if
+// any, of UTF-8, and the content as it is. (The multipart reader has already
+// decoded a quoted-printable part and removed its Content-Transfer-Encoding.)
+func checkPart(h textproto.MIMEHeader) error {
+	if ct := h.Get("Content-Type"); ct != "" {
+		_, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return errMultipart
+		}
+		if cs, ok := params["charset"]; ok && !isUTF8(cs) {
+			return errCharset
+		}
+	}
+	switch cte := h.Get("Content-Transfer-Encoding"); {
+	case cte == "", strings.EqualFold(cte, "7bit"), strings.EqualFold(cte, "8bit"), strings.EqualFold(cte, "binary"):
+		return nil
+	}
+	return errTransferEncoding
+}
+
+var (
+	errMultipart        = badRequest("the multipart body is malformed")
+	errTransferEncoding = &Fault{Code: CodeUnsupportedMediaType, Message: "a multipart part must be sent as it is or quoted-printable (Content-Transfer-Encoding)"}
+)
+
+// multipartError is the Fault of an error met while reading a multipart
+// body.
 func multipartError(err error) error {
 	var mbe *http.MaxBytesError
 	var re *Fault
@@ -332,6 +455,8 @@ func multipartError(err error) error {
 		return errTooLarge
 	case errors.As(err, &re):
 		return re
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errSlowBody
 	}
-	return badRequest("the multipart body is malformed")
+	return errMultipart
 }

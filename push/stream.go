@@ -21,14 +21,21 @@ var (
 
 // ServeHTTP serves the browser side, routed by the path's last segments so
 // that the Broker works under any prefix: …/visitor.js, …/{visitID} (the
-// event stream) and …/{visitID}/disposition.
+// event stream) and …/{visitID}/disposition. A GET that accepts
+// text/event-stream, as EventSource's always does, is the event stream of
+// its last segment, so that every valid visitID can subscribe, "visitor.js"
+// and "disposition" too.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	if strings.HasSuffix(path, "/visitor.js") {
+	subscribe := r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if !subscribe && strings.HasSuffix(path, "/visitor.js") {
 		b.serveScript(w, r)
 		return
 	}
-	rest, isDisposition := strings.CutSuffix(path, "/disposition")
+	rest, isDisposition := path, false
+	if !subscribe {
+		rest, isDisposition = strings.CutSuffix(path, "/disposition")
+	}
 	visitID := rest[strings.LastIndexByte(rest, '/')+1:]
 	if broken := visitIDRule.Check(visitID); broken != nil {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit: " + broken.Message})
