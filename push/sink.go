@@ -47,7 +47,17 @@ func (r *responseSink) write(frames [][]byte, timeout time.Duration) error {
 			return err
 		}
 	}
-	return r.rc.Flush()
+	if err := r.rc.Flush(); err != nil {
+		return err
+	}
+	// Disarm it: HTTP/2 resets a stream whose write deadline passes even
+	// while nothing is being written, so an armed deadline would end every
+	// stream idle for longer than the timeout. It also lifts the server's
+	// WriteTimeout, which bounds a response, not a stream.
+	if err := r.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 func (r *responseSink) close() { close(r.gone) }
