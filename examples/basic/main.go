@@ -13,9 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/serve"
 )
 
 func main() {
@@ -32,7 +32,7 @@ func main() {
 			return nil
 		},
 	}
-	h := gateway.NewHandler(n, &gateway.Options{Logger: log})
+	h := gateway.NewHandler(n, &gateway.Options{Logger: log, RefuseBrowsers: true})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", h)
 	mux.Handle("/backend/data/gateway/", h)
@@ -43,7 +43,7 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("gateway listening", "url", "http://"+ln.Addr().String())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := serve.Server(mux, serve.Defaults)
 	if err := srv.Serve(ln); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)

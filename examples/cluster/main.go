@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/serve"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -105,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		}
 		cfg.Security.Apply(&po)
 		broker := push.NewBroker(&po)
-		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate(), RefuseBrowsers: true})
 		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
@@ -113,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", s.Page())
 		mux.Handle("GET "+shop.TokenPath, s.Token())
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		srv := serve.Server(mux, serve.Defaults)
 		go srv.Serve(ln)
 		// Stopped in reverse: instances first, then the backends.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/serve"
 )
 
 // Live keeps the live invitation of each visit.
@@ -60,12 +61,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	flag.Parse()
 	mux := http.NewServeMux()
-	mux.Handle("/server/data/gateway/", gateway.NewHandler(NewLive(10000), nil))
+	mux.Handle("/server/data/gateway/", gateway.NewHandler(NewLive(10000), &gateway.Options{RefuseBrowsers: true}))
 	// Listen before printing the URL, so that a taken port is reported alone.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("listening on http://%s", ln.Addr())
-	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
+	log.Fatal(serve.Server(mux, serve.Defaults).Serve(ln))
 }

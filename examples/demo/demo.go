@@ -50,7 +50,7 @@ func NewDemo(cfg Config) *Demo {
 	}
 	cfg.Security.Apply(&po)
 	b := push.NewBroker(&po)
-	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate(), RefuseBrowsers: true})
 	s := shop.New(shop.Config{User: cfg.Security.User, TokenKey: cfg.Security.TokenKey, TokenTTL: cfg.TokenTTL})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", gw)  // GWE 8.5 paths

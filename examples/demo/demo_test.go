@@ -58,7 +58,17 @@ func TestSecureByDefault(t *testing.T) {
 			if got := engage("i-2", true); got != tc.withAuth {
 				t.Errorf("engage with credentials: %d, want %d", got, tc.withAuth)
 			}
-			req, _ := http.NewRequest("GET", srv.URL+"/notification/v-1", nil)
+			// A page on another site posting through the visitor's
+			// browser (a form, no preflight) is refused, credentials or not.
+			req, _ := http.NewRequest("POST", srv.URL+"/server/data/gateway/engage",
+				strings.NewReader(url.Values{"ixnProfile": {`{"interactionID":"i-3","visitID":"v-3","channels":["chat"]}`}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", "https://elsewhere.example")
+			req.SetBasicAuth(user, password)
+			if got := status(req); got != http.StatusForbidden {
+				t.Errorf("engage from a browser on another site: %d, want 403", got)
+			}
+			req, _ = http.NewRequest("GET", srv.URL+"/notification/v-1", nil)
 			if got := status(req); got != tc.stream {
 				t.Errorf("stream with the visitID alone: %d, want %d", got, tc.stream)
 			}

@@ -25,13 +25,14 @@ import (
 	"flag"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/engagekit/gateway/examples/internal/shop"
+
+	"github.com/engagekit/gateway/examples/internal/serve"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func main() {
 	}
 	sec.Announce(log)
 	d := NewDemo(Config{Log: log, Security: sec})
-	srv := &http.Server{Handler: d.Handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := serve.Server(d.Handler, serve.Defaults)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/serve"
 )
 
 // NewRelay returns the relay's handler, relaying to upstream.
@@ -24,7 +25,7 @@ func NewRelay(upstream string, opts *gateway.ClientOptions, log *slog.Logger) (h
 	if err != nil {
 		return nil, err
 	}
-	h := gateway.NewHandler(client, &gateway.Options{Logger: log})
+	h := gateway.NewHandler(client, &gateway.Options{Logger: log, RefuseBrowsers: true})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", h)
 	mux.Handle("/backend/data/gateway/", h)
@@ -57,7 +58,7 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("relaying", "url", "http://"+ln.Addr().String(), "upstream", *upstream)
-	if err := (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln); err != nil {
+	if err := serve.Server(h, serve.Defaults).Serve(ln); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
 	}
