@@ -8,12 +8,12 @@
 # that all see the same machine; every run is two wrk processes of 16
 # connections each (against the two instances, or both against the one).
 #
-# Prints each run's requests per second, the medians over the rounds and
-# the two instances' share of the memory broker's figure; then, for NATS
-# and Redis, what the engages cost: the backend calls each made (count,
-# mean time, share of the engage's time, from loadcluster), the CPU time
-# per engage of the server and of redis-server, and the top of a CPU
-# profile taken during one more run.
+# Prints each round's requests per second, wrk's latencies, the medians
+# over the rounds and the two instances' share of the memory broker's
+# figure; the CPU time per engage of each server process and of
+# redis-server; for NATS and Redis, the top of a CPU profile of the server
+# taken during one more run; and, from loadcluster, the backend calls the
+# engages made (count, per engage, mean time, share of the engage's time).
 # Usage: scripts/cluster-bench.sh [seconds-per-run] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,7 +102,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 
 for name in memory nats redis; do run "$name" "warm-$name" 2 >/dev/null; done
-t_nats=$(cpu_ticks "$nats_pid"); t_redis=$(cpu_ticks "$redis_pid"); t_rserver=$(cpu_ticks "$rserver_pid")
+t_memory=$(cpu_ticks "$memory_pid"); t_nats=$(cpu_ticks "$nats_pid"); t_redis=$(cpu_ticks "$redis_pid"); t_rserver=$(cpu_ticks "$rserver_pid")
 : >"$tmp/memory.rps"; : >"$tmp/nats.rps"; : >"$tmp/redis.rps"
 : >"$tmp/memory.wrk"; : >"$tmp/nats.wrk"; : >"$tmp/redis.wrk"
 for i in $(seq "$rounds"); do
@@ -113,7 +113,7 @@ for i in $(seq "$rounds"); do
   done
   echo "${line%,}"
 done
-t_nats=$(($(cpu_ticks "$nats_pid") - t_nats)); t_redis=$(($(cpu_ticks "$redis_pid") - t_redis)); t_rserver=$(($(cpu_ticks "$rserver_pid") - t_rserver))
+t_memory=$(($(cpu_ticks "$memory_pid") - t_memory)); t_nats=$(($(cpu_ticks "$nats_pid") - t_nats)); t_redis=$(($(cpu_ticks "$redis_pid") - t_redis)); t_rserver=$(($(cpu_ticks "$rserver_pid") - t_rserver))
 m=$(median <"$tmp/memory.rps"); n=$(median <"$tmp/nats.rps"); r=$(median <"$tmp/redis.rps")
 # wrk's latencies over the rounds' runs, the medians of each wrk's p50 and p99.
 lat() { sed -n "s/.* $2=\([0-9]*\)us.*/\1/p" "$tmp/$1.wrk" | median; }
@@ -124,7 +124,8 @@ echo "medians: one in-memory broker $m req/s; two instances on NATS $n req/s ($(
 # requests its runs answered.
 hz=$(getconf CLK_TCK)
 per_engage() { awk -v t="$1" -v hz="$hz" -v secs="$secs" -v f="$2" 'BEGIN { while ((getline r < f) > 0) n += r * secs; printf "%.0f", t / hz / n * 1e6 }'; }
-echo "CPU per engage: NATS run's server process (instances and NATS) $(per_engage "$t_nats" "$tmp/nats.rps") µs;" \
+echo "CPU per engage: memory's server process $(per_engage "$t_memory" "$tmp/memory.rps") µs;" \
+  "NATS run's server process (instances and NATS) $(per_engage "$t_nats" "$tmp/nats.rps") µs;" \
   "Redis run's server process $(per_engage "$t_redis" "$tmp/redis.rps") µs, redis-server $(per_engage "$t_rserver" "$tmp/redis.rps") µs"
 
 # One more run each of NATS and Redis, with a CPU profile of its server.
