@@ -197,6 +197,7 @@ type Broker struct {
 	now                                      func() time.Time
 
 	backend    Backend
+	mem        *MemoryBackend // backend, when it is one: Engage takes its fast path
 	stopListen func()
 
 	seed   maphash.Seed
@@ -274,6 +275,9 @@ func NewBroker(opts *Options) *Broker {
 	if b.backend == nil {
 		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: opts.Now})
 	}
+	// Only a MemoryBackend itself: a type that embeds one, to change some
+	// of its methods, gets the general path, which calls them.
+	b.mem, _ = b.backend.(*MemoryBackend)
 	if r, ok := b.backend.(registrar); ok {
 		b.stopListen = r.register(b.apply)
 	} else {
@@ -385,6 +389,17 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if err := b.admit(p); err != nil {
 		return err
 	}
+	ev := engageEvent(p, now, now.Add(expiry))
+	if b.mem != nil {
+		switch done, holder := b.mem.engage(ev, b.strict, expiry); {
+		case done != memHeld:
+			return nil // published, or ended on some broker: dropped
+		case !b.over(p.VisitID, holder, now):
+			return errInFlight
+		}
+		// The claim's holder ended here: the general path below
+		// releases its claim.
+	}
 	if ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID); err != nil {
 		return backendUnavailable("Ended", err)
 	} else if ended {
@@ -405,7 +420,7 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 			return nil
 		}
 	}
-	if err := b.backend.Publish(ctx, engageEvent(p, now, now.Add(expiry))); err != nil {
+	if err := b.backend.Publish(ctx, ev); err != nil {
 		if b.strict {
 			b.undoClaim(ctx, p.VisitID, p.InteractionID)
 		}

@@ -27,6 +27,20 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestNotifierConformance runs the Notifier suite against brokers sharing
+// one MemoryBackend, the page on another broker than the engage.
+func TestNotifierConformance(t *testing.T) {
+	t.Parallel()
+	pushtest.RunNotifier(t, func(t *testing.T, n int) *pushtest.Cluster {
+		m := push.NewMemoryBackend(nil)
+		c := &pushtest.Cluster{}
+		for range n {
+			c.Backends = append(c.Backends, m)
+		}
+		return c
+	})
+}
+
 // TestConformanceWithFaults runs the suite with outages and wipes: the
 // brokers share a MemoryBackend for their events and another for their
 // claims and ended IDs, which a wipe replaces by an empty one, and every

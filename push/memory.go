@@ -121,9 +121,14 @@ func (m *MemoryBackend) Claim(_ context.Context, visitID, interactionID string, 
 	sh := m.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	return sh.claim(visitID, interactionID, ttl, now), nil
+}
+
+// claim is Claim in sh; the caller holds sh.mu.
+func (sh *memShard) claim(visitID, interactionID string, ttl time.Duration, now int64) (holder string) {
 	c, ok := sh.claims[visitID]
 	if ok && c.holder != interactionID && c.holder != "" && c.until > now {
-		return c.holder, nil
+		return c.holder
 	}
 	if !ok {
 		visitID = strings.Clone(visitID) // the caller's string may pin a request
@@ -134,7 +139,7 @@ func (m *MemoryBackend) Claim(_ context.Context, visitID, interactionID string, 
 	}
 	c.until = now + int64(ttl)
 	sh.claims[visitID] = c
-	return c.holder, nil
+	return c.holder
 }
 
 // Release implements [Backend.Release].
@@ -172,23 +177,32 @@ func (m *MemoryBackend) Ended(_ context.Context, visitID, interactionID string) 
 	sh := m.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	return m.hasEnded(sh, key), nil
+}
+
+// hasEnded is Ended for key (see endedKey) in sh; the caller holds sh.mu.
+func (m *MemoryBackend) hasEnded(sh *memShard, key []byte) bool {
 	if !sh.ended.holds(key) {
-		return false, nil // the usual answer, without reading the clock
+		return false // the usual answer, without reading the clock
 	}
 	_, ok := sh.ended.get(key, m.now())
-	return ok, nil
+	return ok
 }
 
 // Publish implements [Backend.Publish]: it calls every listener's deliver
 // with ev before it returns.
 func (m *MemoryBackend) Publish(_ context.Context, ev *Event) error {
-	sh := m.shard(ev.VisitID())
+	m.publish(m.shard(ev.VisitID()), ev)
+	return nil
+}
+
+// publish delivers ev, of a visit of sh, to every listener.
+func (m *MemoryBackend) publish(sh *memShard, ev *Event) {
 	sh.pub.Lock()
 	defer sh.pub.Unlock()
 	for _, l := range *m.listeners.Load() {
 		l.deliver(ev)
 	}
-	return nil
 }
 
 // Listen implements [Backend.Listen]: it delivers the events published

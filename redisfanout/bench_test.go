@@ -10,15 +10,30 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway/push"
+	"github.com/engagekit/gateway/push/pushtest"
 	"github.com/engagekit/gateway/redisfanout"
 	"github.com/redis/go-redis/v9"
 )
 
-// BenchmarkCrossInstance measures an event published by instance A until
-// instance B's Listen delivers it, each with its own client of a
-// redis-server on loopback: from acceptance (A's Publish returned: Redis
-// appended it) to B's delivery, the figure, and from the call.
+// BenchmarkCrossInstance measures delivery across two instances, each
+// with its own client of a redis-server on loopback:
+//
+//   - Broker: an engage accepted by instance A's Broker (Engage returned
+//     nil) until its event is read from a page's stream on instance B, and
+//     from the call, which adds A's round trips to Redis (see
+//     pushtest.BenchCrossInstance);
+//   - Backend: an event published by A's Backend until B's Listen delivers
+//     it, from acceptance (Publish returned: Redis appended it) and from
+//     the call.
 func BenchmarkCrossInstance(b *testing.B) {
+	b.Run("Broker", func(b *testing.B) {
+		srv := startRedis(b)
+		pushtest.BenchCrossInstance(b, newBackend(b, srv.client(b), nil), newBackend(b, srv.client(b), nil))
+	})
+	b.Run("Backend", benchCrossInstanceBackend)
+}
+
+func benchCrossInstanceBackend(b *testing.B) {
 	srv := startRedis(b)
 	a, bi := newBackend(b, srv.client(b), nil), newBackend(b, srv.client(b), nil)
 	got := make(chan *push.Event, 1)

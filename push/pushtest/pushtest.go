@@ -30,6 +30,9 @@
 //
 // The checks run in parallel, each with a cluster of its own; with the
 // memory backend the whole suite takes a few seconds.
+//
+// [RunNotifier] runs package gatewaytest's Notifier suite on such brokers,
+// with the engage on one instance and the page on another.
 package pushtest
 
 import (
