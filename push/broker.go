@@ -171,6 +171,9 @@ type Options struct {
 	// broker that received the answer. It runs on the request's goroutine.
 	// Nil means dispositions are only applied.
 	OnDisposition func(ctx context.Context, d Disposition)
+	// Observer, when set, hears what the broker does, for metrics and
+	// traces (see [Observer]). Nil means nothing is reported.
+	Observer *Observer
 	// Logger receives stream and disposition events at Debug and failures
 	// at Warn. Nil means no logging.
 	Logger *slog.Logger
@@ -198,6 +201,8 @@ type Broker struct {
 
 	backend    Backend
 	stopListen func()
+
+	obs Observer
 
 	seed   maphash.Seed
 	shards [numShards]shard
@@ -255,6 +260,7 @@ func NewBroker(opts *Options) *Broker {
 		logger:        opts.Logger,
 		now:           opts.Now,
 		backend:       opts.Backend,
+		obs:           observer(opts),
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
 	}
@@ -405,12 +411,13 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 			return nil
 		}
 	}
-	if err := b.backend.Publish(ctx, engageEvent(p, now, now.Add(expiry))); err != nil {
+	if err := b.backend.Publish(ctx, b.traced(ctx, engageEvent(p, now, now.Add(expiry)))); err != nil {
 		if b.strict {
 			b.undoClaim(ctx, p.VisitID, p.InteractionID)
 		}
 		return backendUnavailable("Publish", err)
 	}
+	b.observeOffered(ctx, p)
 	return nil
 }
 
@@ -467,7 +474,7 @@ func (b *Broker) Cancel(ctx context.Context, c *gateway.CancelData) error {
 	if b.closed() {
 		return errClosed
 	}
-	return b.finish(ctx, c.VisitID, c.InteractionID, cancelEvent(c, b.now()))
+	return b.finish(ctx, c.VisitID, c.InteractionID, b.traced(ctx, cancelEvent(c, b.now())))
 }
 
 // finish ends an interaction on every broker: it records the end, so that
