@@ -35,6 +35,8 @@
 //	gateway.invitations.live   gauge (observable)         {invitation}    none
 //	gateway.tombstones         gauge (observable)         {interaction}   none
 //
+// What each one measures:
+//
 //   - gateway.requests counts the engage and noengage requests the handler
 //     answered; gateway.operation is engage, noengage, or other (a path
 //     that names neither), and gateway.code is OK or the FAULT code
