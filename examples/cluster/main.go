@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/ops"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -104,8 +105,14 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			},
 		}
 		cfg.Security.Apply(&po)
+		o, err := ops.New()
+		if err != nil {
+			return c, err
+		}
+		po.Observer = o.Observer()
 		broker := push.NewBroker(&po)
-		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate()})
+		auth := cfg.Security.Authenticate()
+		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: auth, Observe: o.Observe})
 		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
@@ -113,6 +120,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", s.Page())
 		mux.Handle("GET "+shop.TokenPath, s.Token())
+		o.Handle(mux, broker, auth) // /metrics, /healthz, /readyz, /console
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		// Stopped in reverse: instances first, then the backends.
