@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
-	"flag"
-	"os"
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -143,8 +143,8 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		`gateway_requests_total{gateway_code="OK",gateway_operation="engage"}`:                  2,
-		`gateway_requests_total{gateway_code="OK",gateway_operation="noengage"}`:                1,
+		`gateway_requests_total{gateway_code="OK",gateway_operation="engage"}`:                   2,
+		`gateway_requests_total{gateway_code="OK",gateway_operation="noengage"}`:                 1,
 		`gateway_request_duration_seconds_count{gateway_code="OK",gateway_operation="engage"}`:   2,
 		`gateway_request_duration_seconds_count{gateway_code="OK",gateway_operation="noengage"}`: 1,
 		`gateway_invitations_total{gateway_invitation_stage="offered"}`:                          2,
