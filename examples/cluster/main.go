@@ -126,6 +126,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		// Stopped in reverse: instances first, then the backends.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
 			broker.Shutdown(ctx)
+			o.Shutdown(ctx) // the console's streams
 			srv.Shutdown(ctx)
 			ln.Close() // in case Serve had not started
 		}}, c.stop...)

@@ -33,6 +33,7 @@ type Config struct {
 type Demo struct {
 	Broker  *push.Broker
 	Handler http.Handler
+	Ops     *ops.Ops // Shutdown ends the console's streams
 }
 
 // NewDemo builds the demo's server. Each disposition is logged, then
@@ -68,5 +69,5 @@ func NewDemo(cfg Config) *Demo {
 	mux.Handle("GET /{$}", s.Page()) // the curl lines engage this server
 	mux.Handle("GET "+shop.TokenPath, s.Token())
 	o.Handle(mux, b, auth) // /metrics and /console behind the engage credentials
-	return &Demo{Broker: b, Handler: mux}
+	return &Demo{Broker: b, Handler: mux, Ops: o}
 }

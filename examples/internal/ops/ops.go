@@ -6,6 +6,7 @@ package ops
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/engagekit/gateway"
@@ -25,6 +26,8 @@ type Ops struct {
 	tel     *otelgateway.Telemetry
 	mp      *sdkmetric.MeterProvider
 	metrics http.Handler
+	console *console
+	once    sync.Once
 }
 
 // New makes an instance's telemetry.
@@ -41,6 +44,7 @@ func New() (*Ops, error) {
 	o := &Ops{
 		mp:      sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
 		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		console: newConsole(),
 	}
 	if o.tel, err = otelgateway.New(&otelgateway.Options{MeterProvider: o.mp}); err != nil {
 		return nil, err
@@ -49,16 +53,36 @@ func New() (*Ops, error) {
 }
 
 // Observe is the handler's gateway.Options.Observe.
-func (o *Ops) Observe(obs gateway.Observation) { o.tel.Observe(obs) }
+func (o *Ops) Observe(obs gateway.Observation) {
+	o.tel.Observe(obs)
+	o.console.observe(obs)
+}
 
-// Observer is the broker's push.Options.Observer.
-func (o *Ops) Observer() *push.Observer { return o.tel.Observer() }
+// Observer is the broker's push.Options.Observer: the metrics' hooks and
+// the console's.
+func (o *Ops) Observer() *push.Observer { return chain(o.tel.Observer(), o.console.observer()) }
+
+// chain returns an Observer that calls a's hooks, then b's; the trace
+// context is a's.
+func chain(a, b *push.Observer) *push.Observer {
+	return &push.Observer{
+		Offered:      func(ctx context.Context, p *gateway.Profile) { a.Offered(ctx, p); b.Offered(ctx, p) },
+		Delivered:    func(d push.Delivery) { a.Delivered(d); b.Delivered(d) },
+		Shown:        func(ctx context.Context, visitID, id string) { a.Shown(ctx, visitID, id); b.Shown(ctx, visitID, id) },
+		Ended:        func(x push.Outcome) { a.Ended(x); b.Ended(x) },
+		StreamOpened: a.StreamOpened,
+		TraceParent:  a.TraceParent,
+	}
+}
 
 // Handle mounts, on mux, /metrics and /console behind auth (the engage
 // credentials; nil lets everyone in), and /healthz and /readyz for probes,
-// which tell nothing but up or down. It makes the gauges read b.
+// which tell nothing but up or down. The gauges and the console read b.
+// Call it once.
 func (o *Ops) Handle(mux *http.ServeMux, b *push.Broker, auth func(*http.Request) error) {
 	o.tel.Watch(b)
+	o.console.b = b
+	o.console.handle(mux, auth)
 	mux.Handle("GET /metrics", guard(auth, o.metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -76,8 +100,12 @@ func (o *Ops) Handle(mux *http.ServeMux, b *push.Broker, auth func(*http.Request
 	})
 }
 
-// Shutdown stops the MeterProvider.
-func (o *Ops) Shutdown(ctx context.Context) error { return o.mp.Shutdown(ctx) }
+// Shutdown ends the console's streams, which would hold
+// http.Server.Shutdown, and stops the MeterProvider.
+func (o *Ops) Shutdown(ctx context.Context) error {
+	o.once.Do(func() { close(o.console.done) })
+	return o.mp.Shutdown(ctx)
+}
 
 // guard answers 401 (with the challenge auth's error carries) unless auth
 // lets r in.
