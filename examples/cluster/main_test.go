@@ -65,6 +65,8 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 	// Nothing is let in without its credentials.
 	for _, r := range []struct{ method, url string }{
 		{"GET", c.URLs[1] + "/notification/v-1"},
+		{"GET", c.URLs[0] + "/metrics"},
+		{"GET", c.URLs[1] + "/console"},
 		{"POST", c.URLs[0] + "/server/data/gateway/engage?ixnProfile=" + url.QueryEscape(`{"interactionID":"i-0","visitID":"v-1","channels":["chat"]}`)},
 	} {
 		req, _ := http.NewRequest(r.method, r.url, nil)
@@ -128,6 +130,32 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logged.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q logged within 10s; the log:\n%s", want, logged.String())
+		}
+	}
+
+	// Each instance counts what happened on it: the engage where it was
+	// accepted, its delivery and its answer where the stream is.
+	for i, series := range [][]string{
+		{`gateway_invitations_total{gateway_invitation_stage="offered"} 1`},
+		{`gateway_invitations_total{gateway_invitation_stage="delivered"} 1`, `gateway_invitations_total{gateway_invitation_stage="accepted"} 1`, `gateway_streams 1`},
+	} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if resp, err := http.Get(c.URLs[i] + path); err != nil || resp.StatusCode != 200 {
+				t.Errorf("%s on instance %d: %v %v", path, i+1, err, resp)
+			}
+		}
+		req, _ := http.NewRequest("GET", c.URLs[i]+"/metrics", nil)
+		req.SetBasicAuth("ors", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, s := range series {
+			if !strings.Contains(string(text), s+"\n") {
+				t.Errorf("instance %d's /metrics has no %s:\n%s", i+1, s, text)
+			}
 		}
 	}
 }
