@@ -116,3 +116,35 @@ func BenchmarkEngageBroker(b *testing.B) {
 	b.Run("Broker", func(b *testing.B) { run(b, nil) })
 	b.Run("Broker+otel", func(b *testing.B) { run(b, sdkTelemetry(b).Observer()) })
 }
+
+// BenchmarkEngageAdapterCost is what the adapter adds to one engage, alone
+// and so less at the mercy of a busy machine than the difference of two
+// whole engages: Observe once (the request), and the Observer's hooks
+// that an engage delivered to an open stream and then answered calls
+// (offered, delivered with its duration, ended).
+func BenchmarkEngageAdapterCost(b *testing.B) {
+	obs := gateway.Observation{Operation: "engage", Code: gateway.CodeOK, Status: 200, Duration: 40 * time.Microsecond}
+	at := time.Now()
+	d := push.Delivery{VisitID: "v-1", InteractionID: "i-1", Accepted: at, Time: at.Add(30 * time.Microsecond)}
+	o := push.Outcome{VisitID: "v-1", InteractionID: "i-1", Result: push.ResultAccepted, Channel: "chat", Time: at}
+	p := &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}
+	ctx := context.Background()
+	b.Run("Observe", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			tel.Observe(obs)
+		}
+	})
+	b.Run("Observe+hooks", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		h := tel.Observer()
+		b.ReportAllocs()
+		for b.Loop() {
+			tel.Observe(obs)
+			h.Offered(ctx, p)
+			h.Delivered(d)
+			h.Ended(o)
+		}
+	})
+}
