@@ -200,7 +200,12 @@ func TestMetricsMoveWithTheFunnel(t *testing.T) {
 	// i-4 expires at the broker's next sweep, within a second
 	next(t, events, "cancel")
 
+	// A page hears of an end before the broker's counts settle (the frame
+	// is queued first, the tombstone kept next): wait for them.
 	got, units := collect(t, r.reader)
+	for deadline := time.Now().Add(5 * time.Second); got["gateway.tombstones{}"] != 3 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		got, units = collect(t, r.reader)
+	}
 	want := map[string]float64{
 		"gateway.requests{gateway.code=OK,gateway.operation=engage}":                       4,
 		"gateway.requests{gateway.code=VALIDATION,gateway.operation=engage}":               1,

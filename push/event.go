@@ -366,7 +366,7 @@ func validTraceParent(s string) bool {
 	if len(s) != 55 || s[:3] != "00-" || s[35] != '-' || s[52] != '-' {
 		return false
 	}
-	hex := func(s string) bool {
+	nonZeroHex := func(s string) bool {
 		zero := true
 		for i := range len(s) {
 			c := s[i]
@@ -380,5 +380,5 @@ func validTraceParent(s string) bool {
 		}
 		return !zero
 	}
-	return hex(s[3:35]) && hex(s[36:52]) && (hex(s[53:]) || s[53:] == "00")
+	return nonZeroHex(s[3:35]) && nonZeroHex(s[36:52]) && (nonZeroHex(s[53:]) || s[53:] == "00")
 }

@@ -144,18 +144,31 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 				t.Errorf("%s on instance %d: %v %v", path, i+1, err, resp)
 			}
 		}
-		req, _ := http.NewRequest("GET", c.URLs[i]+"/metrics", nil)
-		req.SetBasicAuth("ors", "secret")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, s := range series {
-			if !strings.Contains(string(text), s+"\n") {
-				t.Errorf("instance %d's /metrics has no %s:\n%s", i+1, s, text)
+		// The answer reaches instance 2's view through the backend, after
+		// the disposition was answered: wait for it.
+		var missing []string
+		var text []byte
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			req, _ := http.NewRequest("GET", c.URLs[i]+"/metrics", nil)
+			req.SetBasicAuth("ors", "secret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
+			text, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			missing = missing[:0]
+			for _, s := range series {
+				if !strings.Contains(string(text), s+"\n") {
+					missing = append(missing, s)
+				}
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("instance %d's /metrics has no %s:\n%s", i+1, missing, text)
 		}
 	}
 }
