@@ -171,6 +171,9 @@ type Options struct {
 	// broker that received the answer. It runs on the request's goroutine.
 	// Nil means dispositions are only applied.
 	OnDisposition func(ctx context.Context, d Disposition)
+	// Observer, when set, hears what the broker does, for metrics and
+	// traces (see [Observer]). Nil means nothing is reported.
+	Observer *Observer
 	// Logger receives stream and disposition events at Debug and failures
 	// at Warn. Nil means no logging.
 	Logger *slog.Logger
@@ -199,6 +202,8 @@ type Broker struct {
 	backend    Backend
 	mem        *MemoryBackend // backend, when it is one: Engage takes its fast path
 	stopListen func()
+
+	obs Observer
 
 	seed   maphash.Seed
 	shards [numShards]shard
@@ -256,6 +261,7 @@ func NewBroker(opts *Options) *Broker {
 		logger:        opts.Logger,
 		now:           opts.Now,
 		backend:       opts.Backend,
+		obs:           observer(opts),
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
 	}
@@ -389,11 +395,14 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if err := b.admit(p); err != nil {
 		return err
 	}
-	ev := engageEvent(p, now, now.Add(expiry))
+	ev := b.traced(ctx, engageEvent(p, now, now.Add(expiry)))
 	if b.mem != nil {
 		switch done, holder := b.mem.engage(ev, b.strict, expiry); {
-		case done != memHeld:
-			return nil // published, or ended on some broker: dropped
+		case done == memPublished:
+			b.observeOffered(ctx, p)
+			return nil
+		case done == memEnded:
+			return nil // ended on some broker: dropped
 		case !b.over(p.VisitID, holder, now):
 			return errInFlight
 		}
@@ -426,6 +435,7 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 		}
 		return backendUnavailable("Publish", err)
 	}
+	b.observeOffered(ctx, p)
 	return nil
 }
 
@@ -482,7 +492,7 @@ func (b *Broker) Cancel(ctx context.Context, c *gateway.CancelData) error {
 	if b.closed() {
 		return errClosed
 	}
-	return b.finish(ctx, c.VisitID, c.InteractionID, cancelEvent(c, b.now()))
+	return b.finish(ctx, c.VisitID, c.InteractionID, b.traced(ctx, cancelEvent(c, b.now())))
 }
 
 // finish ends an interaction on every broker: it records the end, so that

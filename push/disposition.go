@@ -68,6 +68,10 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
 		return
 	}
+	if d.Result == shownReport {
+		b.serveShown(w, r, d) // a report, not an answer: observe.go
+		return
+	}
 	if broken, _ := rules.Struct(&d); broken != nil {
 		gateway.WriteError(w, invalidDisposition(broken))
 		return
@@ -78,7 +82,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		return
 	}
 	if !known {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such invitation"})
+		gateway.WriteError(w, errNoInvitation)
 		return
 	}
 	if live {
@@ -87,9 +91,7 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 			b.onDisposition(r.Context(), d)
 		}
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	io.WriteString(w, `{"status":"OK","interactionID":"`+d.InteractionID+"\"}\n")
+	writeDispositionOK(w, d.InteractionID)
 }
 
 // errWrongChannel refuses an acceptance through a channel the invitation
@@ -137,7 +139,7 @@ func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err 
 	inv.answering = true
 	sh.mu.Unlock()
 
-	if err := b.finish(r.Context(), d.VisitID, d.InteractionID, answerEvent(d, now)); err != nil {
+	if err := b.finish(r.Context(), d.VisitID, d.InteractionID, b.traced(r.Context(), answerEvent(d, now))); err != nil {
 		sh.mu.Lock()
 		inv.answering = false
 		sh.mu.Unlock()

@@ -35,7 +35,8 @@ const MaxEventBytes = 64 << 10
 // The encoding is JSON, one object: {"op":"engage"|"cancel"|"answer",
 // "id", "at", then "profile" and "expiresAt" for an engage, "cancel" (a
 // cancelData object) for a cancel, "answer" ({visitID, interactionID,
-// result, channel}) for an answer}. docs/contract.md §7 describes it.
+// result, channel}) for an answer, and optionally "traceparent"}.
+// docs/contract.md §7.3 describes it.
 //
 // An Event does not change while a Backend or a broker has it, and is safe
 // to share between goroutines during that call. A broker's own event may
@@ -46,6 +47,8 @@ type Event struct {
 	id string // a decoded event's; a local one's is made from n
 	n  uint64 // a local event's number: its ID is eventIDs.prefix and n
 	at time.Time
+
+	trace string // the W3C traceparent of the publishing context, or ""
 
 	// op engage
 	profile   *gateway.Profile // the fields delivery needs; no userData, no Extra
@@ -161,6 +164,10 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 	b = append(b, `,"at":"`...)
 	b = e.at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
+	if e.trace != "" {
+		b = append(b, `,"traceparent":`...)
+		b = jsonscan.AppendString(b, e.trace)
+	}
 	switch e.op {
 	case opEngage:
 		b = append(b, `,"expiresAt":"`...)
@@ -217,7 +224,7 @@ func (e *Event) decode(text string) error {
 	if err := d.Reset(text); err != nil {
 		return err
 	}
-	var opName, at, expiresAt, profile, cancel, answer string
+	var opName, at, expiresAt, profile, cancel, answer, trace string
 	str := func(dst *string) error {
 		if d.Peek() != jsonscan.String {
 			return errors.New("a string was expected")
@@ -253,6 +260,8 @@ func (e *Event) decode(text string) error {
 			return raw(&cancel)
 		case "answer":
 			return raw(&answer)
+		case "traceparent":
+			return str(&trace)
 		}
 		_, err := d.Skip()
 		return err
@@ -268,6 +277,9 @@ func (e *Event) decode(text string) error {
 	}
 	if e.at, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return errors.New("at must be an RFC 3339 time")
+	}
+	if validTraceParent(trace) {
+		e.trace = trace // else dropped: a trace context never costs an event
 	}
 	switch opName {
 	case "engage":
@@ -345,4 +357,28 @@ func (e *Event) decodeAnswer(text string) error {
 	}
 	e.answer = a
 	return nil
+}
+
+// validTraceParent reports whether s is a W3C traceparent of version 00:
+// "00-" 32 hex digits "-" 16 hex digits "-" 2 hex digits, lower case,
+// with a trace ID and a span ID that are not all zeros.
+func validTraceParent(s string) bool {
+	if len(s) != 55 || s[:3] != "00-" || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	nonZeroHex := func(s string) bool {
+		zero := true
+		for i := range len(s) {
+			c := s[i]
+			switch {
+			case c == '0':
+			case '1' <= c && c <= '9', 'a' <= c && c <= 'f':
+				zero = false
+			default:
+				return false
+			}
+		}
+		return !zero
+	}
+	return nonZeroHex(s[3:35]) && nonZeroHex(s[36:52]) && (nonZeroHex(s[53:]) || s[53:] == "00")
 }

@@ -219,6 +219,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		return nil, nil, errTooMany
 	}
 	s := &subscriber{pageID: strings.Clone(pageID), writing: true}
+	b.observeStream(true)
 	s.idle.L = &s.mu
 	v.subs = append(v.subs, s)
 	now := b.now()
@@ -244,6 +245,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		inv.sentTo = append(inv.sentTo, s)
 		if inv.seq > after {
 			initial = append(initial, inv.frame)
+			b.observeDelivered(visitID, inv, now, true)
 		}
 	}
 	return s, initial, nil

@@ -115,6 +115,7 @@ func (b *Broker) drop(s *subscriber) {
 		sk.close()
 	}
 	b.subs.Add(-1)
+	b.observeStream(false)
 }
 
 // conn returns the subscriber's hijacked connection, if it has one.

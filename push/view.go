@@ -39,6 +39,8 @@ type invitation struct {
 	sentTo     []*subscriber // the streams that have it: they get its cancel
 	sent       [2]*subscriber
 	answering  bool // an answer is being recorded: the next is a duplicate
+
+	obs observed // what the Observer has been told of it (observe.go)
 }
 
 func (b *Broker) shard(visitID string) *shard {
@@ -110,9 +112,9 @@ func (b *Broker) apply(ev *Event) {
 	case opEngage:
 		b.applyEngage(ev)
 	case opCancel:
-		b.applyEnd(ev.cancel.VisitID, ev.cancel.InteractionID, cmp.Or(ev.cancel.Reason, "cancelled"), ev.at)
+		b.applyEnd(ev.cancel.VisitID, ev.cancel.InteractionID, cmp.Or(ev.cancel.Reason, "cancelled"), ev.at, ev)
 	case opAnswer:
-		b.applyEnd(ev.answer.VisitID, ev.answer.InteractionID, ev.answer.Result, ev.at)
+		b.applyEnd(ev.answer.VisitID, ev.answer.InteractionID, ev.answer.Result, ev.at, ev)
 	}
 }
 
@@ -154,6 +156,7 @@ func (b *Broker) applyEngage(ev *Event) {
 			b.enqueue(s, inv.frame)
 		}
 	}
+	b.observeApplied(p.VisitID, inv, ev, now)
 }
 
 // cloneStrings copies the strings an invitation keeps into one
@@ -180,11 +183,11 @@ func cloneStrings(id, pageID string, channels []string) (string, string, []strin
 	return id, pageID, out
 }
 
-// applyEnd ends id of visitID, a cancel or an answer made at the given
-// time: the pages that had it are told, with reason, and a tombstone
+// applyEnd ends id of visitID, a cancel or an answer (ev) made at the
+// given time: the pages that had it are told, with reason, and a tombstone
 // remembers it for TombstoneTTL from then (from now at the latest, so that
 // a clock ahead cannot keep it longer).
-func (b *Broker) applyEnd(visitID, id, reason string, at time.Time) {
+func (b *Broker) applyEnd(visitID, id, reason string, at time.Time, ev *Event) {
 	now := b.now()
 	until := minTime(at, now).Add(b.tombTTL)
 	sh := b.shard(visitID)
@@ -193,7 +196,7 @@ func (b *Broker) applyEnd(visitID, id, reason string, at time.Time) {
 	if v := sh.visits[visitID]; v != nil {
 		b.expire(sh, visitID, v, now)
 		if i := v.live(id); i >= 0 {
-			b.end(sh, visitID, v, i, reason, until, now)
+			b.end(sh, visitID, v, i, reason, ev, until, now)
 			return
 		}
 	}
@@ -208,9 +211,11 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // end removes v's live invitation i, tells the pages that had it, and
-// leaves its tombstone. The caller holds sh.mu.
-func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, until, now time.Time) {
+// leaves its tombstone. ev is the cancel or answer that ends it, nil when
+// it expired. The caller holds sh.mu.
+func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, ev *Event, until, now time.Time) {
 	inv := v.invs[i]
+	b.observeEnd(visitID, inv, ev)
 	v.invs = slices.Delete(v.invs, i, i+1)
 	b.invs.Add(-1)
 	if len(inv.sentTo) > 0 {
@@ -227,7 +232,7 @@ func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, 
 func (b *Broker) expire(sh *shard, visitID string, v *visit, now time.Time) {
 	for i := 0; i < len(v.invs); {
 		if inv := v.invs[i]; !now.Before(inv.expiresAt) {
-			b.end(sh, visitID, v, i, "expired", inv.expiresAt.Add(b.tombTTL), now)
+			b.end(sh, visitID, v, i, "expired", nil, inv.expiresAt.Add(b.tombTTL), now)
 			continue
 		}
 		i++

@@ -54,6 +54,11 @@
  * browser has given up (the server refused the stream twice in a row, for
  * example while shutting down) or the page called close().
  *
+ * Once show has returned, the script reports the invitation displayed: it
+ * posts {interactionID, result: "shown"} to the disposition path, which
+ * ends nothing and feeds the operators' funnel (offered, delivered, shown,
+ * answered).
+ *
  * Tokens: the broker ends a stream whose token expires with a
  * "token-expired" event (onEvent hears it). The script then gets a new
  * token (refreshToken, or tokenURL) and reconnects with it, telling
@@ -274,6 +279,9 @@
         show(inv, function answer(result, channel) {
           answered(inv.interactionID, result, channel);
         });
+        // Tell the broker it is on screen: a report that ends nothing
+        // (contract §6.6), unless the visitor answered already.
+        if (inv.interactionID in shown) post(inv.interactionID, "shown");
       });
       source.addEventListener("cancel", function (e) {
         var data;

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/ops"
 	"github.com/engagekit/gateway/examples/internal/serve"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
@@ -105,8 +106,14 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			},
 		}
 		cfg.Security.Apply(&po)
+		o, err := ops.New()
+		if err != nil {
+			return c, err
+		}
+		po.Observer = o.Observer()
 		broker := push.NewBroker(&po)
-		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate(), RefuseBrowsers: true})
+		auth := cfg.Security.Authenticate()
+		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: auth, Observe: o.Observe, RefuseBrowsers: true})
 		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
 		mux.Handle("/server/data/gateway/", gw)
@@ -114,11 +121,13 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", s.Page())
 		mux.Handle("GET "+shop.TokenPath, s.Token())
+		o.Handle(mux, broker, auth) // /metrics, /healthz, /readyz, /console
 		srv := serve.Server(mux, serve.Defaults)
 		go srv.Serve(ln)
 		// Stopped in reverse: instances first, then the backends.
 		c.stop = append([]func(context.Context){func(ctx context.Context) {
 			broker.Shutdown(ctx)
+			o.Shutdown(ctx) // the console's streams
 			srv.Shutdown(ctx)
 			ln.Close() // in case Serve had not started
 		}}, c.stop...)

@@ -65,6 +65,8 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 	// Nothing is let in without its credentials.
 	for _, r := range []struct{ method, url string }{
 		{"GET", c.URLs[1] + "/notification/v-1"},
+		{"GET", c.URLs[0] + "/metrics"},
+		{"GET", c.URLs[1] + "/console"},
 		{"POST", c.URLs[0] + "/server/data/gateway/engage?ixnProfile=" + url.QueryEscape(`{"interactionID":"i-0","visitID":"v-1","channels":["chat"]}`)},
 	} {
 		req, _ := http.NewRequest(r.method, r.url, nil)
@@ -128,6 +130,45 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logged.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q logged within 10s; the log:\n%s", want, logged.String())
+		}
+	}
+
+	// Each instance counts what happened on it: the engage where it was
+	// accepted, its delivery and its answer where the stream is.
+	for i, series := range [][]string{
+		{`gateway_invitations_total{gateway_invitation_stage="offered"} 1`},
+		{`gateway_invitations_total{gateway_invitation_stage="delivered"} 1`, `gateway_invitations_total{gateway_invitation_stage="accepted"} 1`, `gateway_streams 1`},
+	} {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if resp, err := http.Get(c.URLs[i] + path); err != nil || resp.StatusCode != 200 {
+				t.Errorf("%s on instance %d: %v %v", path, i+1, err, resp)
+			}
+		}
+		// The answer reaches instance 2's view through the backend, after
+		// the disposition was answered: wait for it.
+		var missing []string
+		var text []byte
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			req, _ := http.NewRequest("GET", c.URLs[i]+"/metrics", nil)
+			req.SetBasicAuth("ors", "secret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			missing = missing[:0]
+			for _, s := range series {
+				if !strings.Contains(string(text), s+"\n") {
+					missing = append(missing, s)
+				}
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("instance %d's /metrics has no %s:\n%s", i+1, missing, text)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/ops"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -26,16 +27,23 @@ type Config struct {
 	TokenTTL time.Duration
 }
 
-// Demo is the demo's server: the GWE endpoints, the browser delivery and
-// the shop page, on one mux.
+// Demo is the demo's server: the GWE endpoints, the browser delivery, the
+// shop page, and for operators /metrics, /healthz, /readyz and /console,
+// on one mux.
 type Demo struct {
 	Broker  *push.Broker
 	Handler http.Handler
+	Ops     *ops.Ops // Shutdown ends the console's streams
 }
 
 // NewDemo builds the demo's server. Each disposition is logged, then
-// passed to cfg.Push.OnDisposition when it is set.
+// passed to cfg.Push.OnDisposition when it is set. The broker's Observer
+// and the handler's Observe feed the metrics.
 func NewDemo(cfg Config) *Demo {
+	o, err := ops.New()
+	if err != nil { // a fresh registry and provider: a programming error
+		panic("demo: " + err.Error())
+	}
 	log := cfg.Log
 	po := cfg.Push
 	if po.Logger == nil {
@@ -49,8 +57,10 @@ func NewDemo(cfg Config) *Demo {
 		}
 	}
 	cfg.Security.Apply(&po)
+	po.Observer = o.Observer()
 	b := push.NewBroker(&po)
-	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: cfg.Security.Authenticate(), RefuseBrowsers: true})
+	auth := cfg.Security.Authenticate()
+	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: auth, Observe: o.Observe, RefuseBrowsers: true})
 	s := shop.New(shop.Config{User: cfg.Security.User, TokenKey: cfg.Security.TokenKey, TokenTTL: cfg.TokenTTL})
 	mux := http.NewServeMux()
 	mux.Handle("/server/data/gateway/", gw)  // GWE 8.5 paths
@@ -58,5 +68,6 @@ func NewDemo(cfg Config) *Demo {
 	mux.Handle("/notification/", b)
 	mux.Handle("GET /{$}", s.Page()) // the curl lines engage this server
 	mux.Handle("GET "+shop.TokenPath, s.Token())
-	return &Demo{Broker: b, Handler: mux}
+	o.Handle(mux, b, auth) // /metrics and /console behind the engage credentials
+	return &Demo{Broker: b, Handler: mux, Ops: o}
 }

@@ -69,6 +69,7 @@ func main() {
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d.Broker.Shutdown(shut) // ends the event streams, so that the server can stop
+	d.Ops.Shutdown(shut)    // and the console's
 	if err := srv.Shutdown(shut); err != nil {
 		log.Warn("demo: shutdown", "err", err)
 	}

@@ -1,0 +1,150 @@
+package otelgateway_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/otelgateway"
+	"github.com/engagekit/gateway/push"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// benchProfile is the ixnProfile of the root module's BenchmarkEngage.
+const benchProfile = `{"interactionID":"0001Ba8MHP5U000A","visitID":"f24c60f6-0728-4f3d-b8b4-1e7bad2dc8a3",` +
+	`"pageID":"5c911f90-3fa3-11e2-aee5-00505625a04f","channels":["chat","callback"],"language":"en",` +
+	`"invitation":{"title":"Need a hand?","message":"An agent can help you finish your order."},` +
+	`"userData":{"segment":"gold","cartValue":129.5}}`
+
+var benchForm = []byte("ixnProfile=" + url.QueryEscape(benchProfile))
+
+// benchWriter is a ResponseWriter that keeps nothing.
+type benchWriter struct{ h http.Header }
+
+func (w *benchWriter) Header() http.Header               { return w.h }
+func (w *benchWriter) Write(b []byte) (int, error)       { return len(b), nil }
+func (w *benchWriter) WriteString(s string) (int, error) { return len(s), nil }
+func (w *benchWriter) WriteHeader(int)                   {}
+
+func benchServe(b *testing.B, h http.Handler) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchForm)))
+	body := bytes.NewReader(benchForm)
+	r, _ := http.NewRequest(http.MethodPost, "http://gw.test/server/data/gateway/engage", body)
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := &benchWriter{h: make(http.Header)}
+	for b.Loop() {
+		body.Reset(benchForm)
+		r.Body = io.NopCloser(body)
+		r.ContentLength = int64(len(benchForm))
+		r.Form, r.PostForm = nil, nil
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
+// sdkTelemetry is the adapter on the SDK's MeterProvider with a manual
+// reader and no exporter: the measurements are aggregated as for any
+// exporter, and never exported. Tracing stays with the global provider,
+// which records nothing.
+func sdkTelemetry(b *testing.B) *otelgateway.Telemetry {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { mp.Shutdown(context.Background()) })
+	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tel
+}
+
+// BenchmarkEngage is the root module's BenchmarkEngage/Handler (one
+// form-encoded ixnProfile, gateway.Discard as the notifier) without and
+// with the adapter, in one run: Handler+otel is Observe (the metrics),
+// Handler+otel+spans adds Notifier's span, with the global tracer provider
+// of a program that set none.
+func BenchmarkEngage(b *testing.B) {
+	b.Run("Handler", func(b *testing.B) { benchServe(b, gateway.NewHandler(gateway.Discard, nil)) })
+	b.Run("Handler+otel", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		benchServe(b, gateway.NewHandler(gateway.Discard, &gateway.Options{Observe: tel.Observe}))
+	})
+	b.Run("Handler+otel+spans", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		benchServe(b, gateway.NewHandler(tel.Notifier(gateway.Discard), &gateway.Options{Observe: tel.Observe}))
+	})
+}
+
+// BenchmarkEngageBroker is an engage and its cancel through a broker on
+// the memory backend, with a page's stream open over loopback, without
+// and with the adapter's Observer: the cost of the broker's hooks
+// (offered, delivered and its duration, cancelled).
+func BenchmarkEngageBroker(b *testing.B) {
+	run := func(b *testing.B, obs *push.Observer) {
+		br := push.NewBroker(&push.Options{Observer: obs, QueueSize: 1 << 16, Heartbeat: time.Hour})
+		srv := httptest.NewServer(br)
+		defer srv.Close()
+		defer br.Shutdown(context.Background())
+		resp, err := srv.Client().Get(srv.URL + "/notification/v-1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go io.Copy(io.Discard, resp.Body) // until Shutdown closes the stream
+		p := &gateway.Profile{VisitID: "v-1", Channels: []string{"chat"}}
+		c := &gateway.CancelData{VisitID: "v-1"}
+		ctx := context.Background()
+		n := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			n++
+			p.InteractionID = "i-" + strconv.Itoa(n)
+			c.InteractionID = p.InteractionID
+			if err := br.Engage(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			if err := br.Cancel(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("Broker", func(b *testing.B) { run(b, nil) })
+	b.Run("Broker+otel", func(b *testing.B) { run(b, sdkTelemetry(b).Observer()) })
+}
+
+// BenchmarkEngageAdapterCost is what the adapter adds to one engage, alone
+// and so less at the mercy of a busy machine than the difference of two
+// whole engages: Observe once (the request), and the Observer's hooks
+// that an engage delivered to an open stream and then answered calls
+// (offered, delivered with its duration, ended).
+func BenchmarkEngageAdapterCost(b *testing.B) {
+	obs := gateway.Observation{Operation: "engage", Code: gateway.CodeOK, Status: 200, Duration: 40 * time.Microsecond}
+	at := time.Now()
+	d := push.Delivery{VisitID: "v-1", InteractionID: "i-1", Accepted: at, Time: at.Add(30 * time.Microsecond)}
+	o := push.Outcome{VisitID: "v-1", InteractionID: "i-1", Result: push.ResultAccepted, Channel: "chat", Time: at}
+	p := &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}
+	ctx := context.Background()
+	b.Run("Observe", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			tel.Observe(obs)
+		}
+	})
+	b.Run("Observe+hooks", func(b *testing.B) {
+		tel := sdkTelemetry(b)
+		h := tel.Observer()
+		b.ReportAllocs()
+		for b.Loop() {
+			tel.Observe(obs)
+			h.Offered(ctx, p)
+			h.Delivered(d)
+			h.Ended(o)
+		}
+	})
+}

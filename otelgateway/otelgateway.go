@@ -1,0 +1,212 @@
+package otelgateway
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/push"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the meter and the tracer.
+const ScopeName = "github.com/engagekit/gateway/otelgateway"
+
+// The attribute keys of the metrics and spans (see the package doc).
+const (
+	// KeyOperation is engage, noengage or other.
+	KeyOperation = attribute.Key("gateway.operation")
+	// KeyCode is OK or a FAULT code (contract §5.3).
+	KeyCode = attribute.Key("gateway.code")
+	// KeyStage is a step of the funnel: offered, delivered, shown, or a
+	// [push.Result].
+	KeyStage = attribute.Key("gateway.invitation.stage")
+	// KeyVisitID and KeyInteractionID name an invitation, on spans only.
+	KeyVisitID       = attribute.Key("gateway.visit.id")
+	KeyInteractionID = attribute.Key("gateway.interaction.id")
+)
+
+const (
+	stageOffered      = "offered"
+	stageDelivered    = "delivered"
+	stageShown        = "shown"
+	operationOther    = "other"
+	maxCachedAttrSets = 256
+)
+
+// Options configures [New]. The zero value, and a nil *Options, give the
+// defaults each field names.
+type Options struct {
+	// MeterProvider makes the instruments. Nil means the global one,
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// TracerProvider makes the spans. Nil means the global one,
+	// otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+}
+
+// Telemetry turns a gateway's hooks into instruments and spans. Create one
+// with [New] per broker (or per set of brokers whose figures add up); it
+// is safe for concurrent use.
+type Telemetry struct {
+	tracer trace.Tracer
+
+	requests    metric.Int64Counter
+	reqDuration metric.Float64Histogram
+	invitations metric.Int64Counter
+	delivery    metric.Float64Histogram
+	opened      metric.Int64Counter
+
+	reqAttrs   attrCache[reqKey]
+	stageAttrs attrCache[string]
+
+	mu      sync.Mutex
+	brokers []*push.Broker
+}
+
+type reqKey struct {
+	op   string
+	code gateway.Code
+}
+
+// New creates the instruments of the package doc on opts.MeterProvider
+// and the tracer on opts.TracerProvider. Nil opts means the defaults. It
+// returns the first error the meter gives, and a Telemetry that records
+// nothing to the instruments that failed.
+func New(opts *Options) (*Telemetry, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	mp, tp := opts.MeterProvider, opts.TracerProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	m := mp.Meter(ScopeName)
+	t := &Telemetry{tracer: tp.Tracer(ScopeName)}
+	t.reqAttrs.make = func(k reqKey) attrSet {
+		op := k.op
+		if op == "" {
+			op = operationOther
+		}
+		return newAttrSet(KeyOperation.String(op), KeyCode.String(string(k.code)))
+	}
+	t.stageAttrs.make = func(stage string) attrSet { return newAttrSet(KeyStage.String(stage)) }
+
+	var errs [8]error
+	t.requests, errs[0] = m.Int64Counter("gateway.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Engage and noengage requests answered, by operation and code."))
+	t.reqDuration, errs[1] = m.Float64Histogram("gateway.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from an engage or noengage request reaching the handler to its answer."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	t.invitations, errs[2] = m.Int64Counter("gateway.invitations", metric.WithUnit("{invitation}"),
+		metric.WithDescription("Invitations by funnel stage: offered, delivered, shown, then how a delivered one ended."))
+	t.delivery, errs[3] = m.Float64Histogram("gateway.delivery.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from an engage being accepted to its invitation being queued for an open stream."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	t.opened, errs[4] = m.Int64Counter("gateway.streams.opened", metric.WithUnit("{stream}"),
+		metric.WithDescription("Event streams opened by pages."))
+	var streams, live, tombs metric.Int64ObservableGauge
+	streams, errs[5] = m.Int64ObservableGauge("gateway.streams", metric.WithUnit("{stream}"),
+		metric.WithDescription("Event streams open now."))
+	live, errs[6] = m.Int64ObservableGauge("gateway.invitations.live", metric.WithUnit("{invitation}"),
+		metric.WithDescription("Invitations live now."))
+	tombs, errs[7] = m.Int64ObservableGauge("gateway.tombstones", metric.WithUnit("{interaction}"),
+		metric.WithDescription("Ended interactionIDs remembered now, so that a late engage for one is dropped."))
+	for _, err := range errs {
+		if err != nil {
+			return t, err
+		}
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		var sum push.Stats
+		t.mu.Lock()
+		for _, b := range t.brokers {
+			s := b.Stats()
+			sum.Subscribers += s.Subscribers
+			sum.Invitations += s.Invitations
+			sum.Tombstones += s.Tombstones
+		}
+		t.mu.Unlock()
+		o.ObserveInt64(streams, int64(sum.Subscribers))
+		o.ObserveInt64(live, int64(sum.Invitations))
+		o.ObserveInt64(tombs, int64(sum.Tombstones))
+		return nil
+	}, streams, live, tombs)
+	return t, err
+}
+
+// durationBuckets are the histograms' bucket boundaries, in seconds: those
+// of OpenTelemetry's http.server.request.duration, below 5 ms finer, as an
+// engage on one instance takes tens of microseconds.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// Watch makes the gauges read b's [push.Broker.Stats], added to those of
+// the other brokers watched, until unwatch is called.
+func (t *Telemetry) Watch(b *push.Broker) (unwatch func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.brokers = append(t.brokers, b)
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for i, o := range t.brokers {
+			if o == b {
+				t.brokers = append(t.brokers[:i:i], t.brokers[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// attrSet is one attribute set as the options of a measurement, built
+// once so that recording it allocates nothing.
+type attrSet struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newAttrSet(kvs ...attribute.KeyValue) attrSet {
+	o := metric.WithAttributeSet(attribute.NewSet(kvs...))
+	return attrSet{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+}
+
+// attrCache keeps the attribute sets of the keys seen, in a map read
+// without a lock and copied on a miss, at most maxCachedAttrSets of them:
+// past that, a set is made for each measurement.
+type attrCache[K comparable] struct {
+	m    atomic.Pointer[map[K]attrSet]
+	mu   sync.Mutex
+	make func(K) attrSet
+}
+
+func (c *attrCache[K]) get(k K) attrSet {
+	if m := c.m.Load(); m != nil {
+		if s, ok := (*m)[k]; ok {
+			return s
+		}
+	}
+	s := c.make(k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[K]attrSet
+	if p := c.m.Load(); p != nil {
+		old = *p
+	}
+	if len(old) >= maxCachedAttrSets {
+		return s
+	}
+	m := make(map[K]attrSet, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[k] = s
+	c.m.Store(&m)
+	return s
+}
