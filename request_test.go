@@ -321,6 +321,8 @@ func TestReadParamAnswers(t *testing.T) {
 		{name: "a body one byte over the limit", ct: form, body: strings.NewReader(exactForm + "&"), status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit"},
 		{name: "an unsized body over the limit, read no further than one byte past it", ct: form, body: &unsized{r: strings.NewReader(exactForm + strings.Repeat("&", 50000))},
 			status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit", maxReadPast: 1},
+		{name: "an unsized body over the limit in short reads, read no further than one byte past it", ct: form, body: &unsized{r: iotest.HalfReader(strings.NewReader(exactForm + strings.Repeat("&", 50000)))},
+			status: 413, code: "PAYLOAD_TOO_LARGE", msg: "the request body is over the size limit", maxReadPast: 1},
 		{name: "an unsized body of many reads", ct: form, body: &unsized{r: iotest.OneByteReader(strings.NewReader(exactForm))}, status: 200},
 		{name: "a body broken off", ct: form, body: &brokenBody{}, status: 400, code: "BAD_REQUEST", msg: "the request body could not be read"},
 		{name: "a query string of exactly the limit", target: "/gateway/engage?" + exactQuery, ct: form, status: 200},
