@@ -116,8 +116,41 @@ type Options struct {
 	// closed to make room, as the newest is the likeliest to have a page
 	// behind it. Zero means 16.
 	MaxSubscribersPerVisit int
-	// MaxSubscribers bounds the open streams in all. Zero means 10,000.
+	// MaxSubscribers bounds the open streams in all; past it a new stream
+	// is refused 503 with Retry-After: 5. Each stream holds a file
+	// descriptor, so zero means a default taken from the process's limit on
+	// open files (RLIMIT_NOFILE on Unix, which Go raises to the hard limit
+	// at start): three quarters of the limit less 512, or half of it if
+	// that is more, and at most 10,000. The rest is left to the engage
+	// API, the backend and the listeners: a flood of streams never leaves
+	// the server unable to accept them. Where the limit cannot be read
+	// (Windows), 10,000. The default is read once, by NewBroker.
 	MaxSubscribers int
+	// MaxStreamsPerClient bounds the open streams of one client, as
+	// ClientKey names it, so that one address cannot take the streams of
+	// every visitor; past it a new stream of that client is refused 503
+	// with Retry-After: 5, and its other streams stay. Zero means
+	// MaxSubscribers/16, at least MaxSubscribersPerVisit (one visit's tabs)
+	// and at most 256: 256 with the other defaults. Many visitors behind
+	// one NAT address share the cap; raise it, or key clients otherwise,
+	// where that is common.
+	MaxStreamsPerClient int
+	// ClientKey names the client a stream request counts against for
+	// MaxStreamsPerClient; an empty key counts against no cap. It is called
+	// once per stream request, after the request's token and Authorize
+	// have let it in, on the request's goroutine; it must be safe for
+	// concurrent use. Nil means [RemoteClient]: the remote IP address, an
+	// IPv6 address cut to its /64.
+	//
+	// Behind a reverse proxy or a load balancer every request comes from
+	// the proxy, and all visitors would share one cap: set ClientKey to
+	// read the client's address from what the proxy sets, and only from
+	// what it sets. X-Forwarded-For's first entries are whatever the
+	// client sent; take the entry your own proxy appended (the last, with
+	// one proxy), or a header the proxy overwrites. NewBroker's broker logs
+	// one warning when streams carry X-Forwarded-For or Forwarded and
+	// ClientKey is nil.
+	ClientKey func(r *http.Request) string
 	// MaxInvitations bounds the live invitations: past it, Engage answers
 	// [gateway.ErrUnavailable]. It is checked when an engage is admitted;
 	// an invitation another broker admitted is always applied, so a broker
@@ -190,6 +223,7 @@ type Broker struct {
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
 	access                                   access
+	clients                                  clientStreams
 	origins                                  []string
 	anyOrigin                                bool
 	onDisposition                            func(context.Context, Disposition)
@@ -234,7 +268,7 @@ func NewBroker(opts *Options) *Broker {
 			panic("push: Options durations must not be negative")
 		}
 	}
-	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
+	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
 		panic("push: Options limits must not be negative")
 	}
 	maxTombs := cmp.Or(opts.MaxTombstones, DefaultMaxEnded)
@@ -246,7 +280,7 @@ func NewBroker(opts *Options) *Broker {
 		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", cmp.Or(opts.Retry, 2*time.Second).Milliseconds()),
 		queue:         cmp.Or(opts.QueueSize, 16),
 		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
-		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, 10000)),
+		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, defaultMaxSubscribers(fileLimit()))),
 		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
 		tombsPerShard: perShard(maxTombs),
 		strict:        !opts.Lenient,
@@ -268,6 +302,7 @@ func NewBroker(opts *Options) *Broker {
 		b.now = time.Now
 	}
 	b.initAccess(opts)
+	b.clients.init(cmp.Or(opts.MaxStreamsPerClient, defaultStreamsPerClient(int(b.maxSubs), b.perVisit)), opts.ClientKey)
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
 	}
