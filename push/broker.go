@@ -53,8 +53,13 @@
 // # Limits
 //
 // Every quantity a client controls is bounded by an [Options] field:
-// subscribers per visit and in all, each subscriber's queue, live
-// invitations, tombstones. A subscriber whose queue fills (a slow browser)
+// streams per visit, per client and in all, each subscriber's queue, live
+// invitations, tombstones. One client, by default one IP address (see
+// [Options.ClientKey] behind a proxy), holds at most MaxStreamsPerClient
+// streams, so that it cannot take the streams of every visitor; the
+// default of MaxSubscribers leaves a quarter of the process's open files
+// and more to the engage API; and every refused stream has its connection
+// closed, so that a client refused again and again holds no descriptor. A subscriber whose queue fills (a slow browser)
 // or whose write stalls is disconnected without delaying anyone else; its
 // invitation stays pending for its reconnect. A vanished browser's stream
 // is closed within a second on Unix (the sweeper peeks at the socket), or
