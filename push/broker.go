@@ -161,6 +161,26 @@ type Options struct {
 	// an invitation another broker admitted is always applied, so a broker
 	// may hold a few more. Zero means 100,000.
 	MaxInvitations int
+	// MaxInvitationBytes bounds the memory of the live invitations, as
+	// the broker counts it: each invitation's engage frame (the event sent
+	// to browsers: 27 KiB for the largest valid profile, a few hundred
+	// bytes for a usual one), its strings, and 256 bytes of structures,
+	// which tracks the heap they take within a factor of 1.5. Past it,
+	// Engage answers [gateway.ErrUnavailable] (503, Retry-After: 1) until
+	// invitations end. Like MaxInvitations it is checked when an engage is
+	// admitted, and an event is always applied, so a broker may pass its
+	// budget by the engages in flight and by what other brokers admitted.
+	// Zero means [DefaultMaxInvitationBytes], 256 MiB: 9,555 of the largest
+	// invitations, which BenchmarkInvitationBudget measures at 260 MiB of
+	// heap and some 430 MiB of resident memory; usual invitations meet
+	// MaxInvitations first (100,000 count 55 MiB).
+	MaxInvitationBytes int64
+	// MaxInvitationsPerVisit bounds the live invitations of one visit in
+	// lenient mode (strict mode allows one): past it, an engage of another
+	// interactionID for the visit answers [gateway.ErrUnavailable] (503,
+	// Retry-After: 1) until one of them ends. The broker's own view is
+	// checked, when the engage is admitted. Zero means 16.
+	MaxInvitationsPerVisit int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.
 	// Zero means 5 minutes.
@@ -223,7 +243,8 @@ type Broker struct {
 	expiry, heartbeat, writeTimeout, tombTTL time.Duration
 	retryFrame                               []byte
 	queue, perVisit                          int
-	maxSubs, maxInvs                         int64
+	maxSubs, maxInvs, maxInvBytes            int64
+	perVisitInvs                             int
 	tombsPerShard                            int
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
@@ -242,6 +263,7 @@ type Broker struct {
 	shards [numShards]shard
 
 	subs, invs, tombs atomic.Int64
+	invBytes          atomic.Int64 // what the live invitations count toward maxInvBytes
 
 	// life guards closing against wg.Add, so that no stream joins wg once
 	// Shutdown has begun to wait.
@@ -273,7 +295,7 @@ func NewBroker(opts *Options) *Broker {
 			panic("push: Options durations must not be negative")
 		}
 	}
-	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
+	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxInvitationBytes < 0 || opts.MaxInvitationsPerVisit < 0 || opts.MaxTombstones < 0 {
 		panic("push: Options limits must not be negative")
 	}
 	maxTombs := cmp.Or(opts.MaxTombstones, DefaultMaxEnded)
@@ -287,6 +309,8 @@ func NewBroker(opts *Options) *Broker {
 		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
 		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, defaultMaxSubscribers(fileLimit()))),
 		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
+		maxInvBytes:   cmp.Or(opts.MaxInvitationBytes, DefaultMaxInvitationBytes),
+		perVisitInvs:  cmp.Or(opts.MaxInvitationsPerVisit, 16),
 		tombsPerShard: perShard(maxTombs),
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
@@ -456,10 +480,16 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 
 // admit checks the room a new invitation takes, before anything is claimed
 // or published: an event once published is always applied. Every bound on
-// admission belongs here.
-func (b *Broker) admit(*gateway.Profile) error {
-	if b.invs.Load() >= b.maxInvs {
+// admission belongs here. The counts it reads may pass their bounds by the
+// engages admitted meanwhile, each of which adds one invitation.
+func (b *Broker) admit(p *gateway.Profile) error {
+	switch {
+	case b.invs.Load() >= b.maxInvs:
 		return errFull
+	case b.invBytes.Load() >= b.maxInvBytes:
+		return errFullBytes
+	case !b.strict && b.visitFull(p.VisitID): // strict mode's claim allows one
+		return errVisitFull
 	}
 	return nil
 }
@@ -565,11 +595,14 @@ func (b *Broker) each(f func(*subscriber)) {
 // Stats is a snapshot of a Broker's counts, for metrics and tests.
 type Stats struct {
 	Subscribers, Invitations, Tombstones int
+	// InvitationBytes is what the live invitations count toward
+	// MaxInvitationBytes.
+	InvitationBytes int64
 }
 
 // Stats returns the current counts.
 func (b *Broker) Stats() Stats {
-	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load())}
+	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load()}
 }
 
 // Shutdown stops listening to the backend, closes every stream, stops the
