@@ -54,7 +54,7 @@
 //
 // Every quantity a client controls is bounded by an [Options] field:
 // streams per visit, per client and in all, each subscriber's queue, live
-// invitations, tombstones. One client, by default one IP address (see
+// invitations in number, in bytes and per visit, tombstones. One client, by default one IP address (see
 // [Options.ClientKey] behind a proxy), holds at most MaxStreamsPerClient
 // streams, so that it cannot take the streams of every visitor; the
 // default of MaxSubscribers leaves a quarter of the process's open files
@@ -68,7 +68,11 @@
 //
 // Room is checked when an engage is admitted, never when an event is
 // applied: an engage answered 200 is never dropped for want of room, and a
-// cancel is never refused. At MaxTombstones the oldest tombstones are
+// cancel is never refused. The counts may therefore pass their bounds by
+// the engages in flight and by what other brokers admitted. With the
+// defaults, the live invitations take at most some 260 MiB of heap
+// (MaxInvitationBytes) and the tombstones some 60 MiB: a process of about
+// 1 GiB. At MaxTombstones the oldest tombstones are
 // forgotten to make room; a very late engage for a forgotten
 // interactionID is then shown.
 package push
@@ -431,8 +435,9 @@ const releaseTimeout = time.Second
 // already live, cancelled, answered or expired without delivering it
 // again. In strict mode it refuses with an error matching
 // [gateway.ErrEngagementInProgress] while the visit has a live invitation
-// for another interactionID. Past MaxInvitations, after Shutdown, or when
-// the backend fails, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
+// for another interactionID. Past MaxInvitations, MaxInvitationBytes or
+// MaxInvitationsPerVisit, after Shutdown, or when the backend fails, it
+// returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
 // was admitted.
 func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if b.closed() {
