@@ -59,7 +59,7 @@ func defaultStreamsPerClient(maxSubs, perVisit int) int {
 // in it. An IPv4 address mapped into IPv6 counts as the IPv4 address.
 // When RemoteAddr is not an IP address and port (a Unix socket, a custom
 // listener), the whole RemoteAddr is the key, so such requests share one
-// cap.
+// cap. It reads nothing of r but RemoteAddr.
 func RemoteClient(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {

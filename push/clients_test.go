@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -419,6 +420,37 @@ func TestRemoteClient(t *testing.T) {
 			r.RemoteAddr = tc.remote
 			if got := push.RemoteClient(r); got != tc.want {
 				t.Errorf("RemoteClient(%q) = %q, want %q", tc.remote, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestProxiedStreamsWithoutClientKeyAreWarnedOnce: behind a proxy every
+// stream counts against the proxy's address until ClientKey is set; the
+// broker says so once.
+func TestProxiedStreamsWithoutClientKeyAreWarnedOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		clientKey func(*http.Request) string
+		want      int
+	}{
+		{"without ClientKey: one warning", nil, 1},
+		{"with ClientKey: none", push.RemoteClient, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs syncBuffer
+			e := newEnv(t, &push.Options{ClientKey: tc.clientKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			for _, hdr := range []http.Header{
+				{"X-Forwarded-For": {"203.0.113.9"}},
+				{"Forwarded": {"for=203.0.113.9"}},
+				{"X-Forwarded-For": {"203.0.113.10"}},
+			} {
+				e.subscribe(t, "/notification/v-1", hdr).close()
+			}
+			if got := strings.Count(logs.String(), "Options.ClientKey is unset"); got != tc.want {
+				t.Errorf("%d warnings, want %d:\n%s", got, tc.want, logs.String())
 			}
 		})
 	}
