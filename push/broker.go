@@ -54,12 +54,16 @@
 //
 // Every quantity a client controls is bounded by an [Options] field:
 // streams per visit, per client and in all, each subscriber's queue, live
-// invitations in number, in bytes and per visit, tombstones. One client, by default one IP address (see
-// [Options.ClientKey] behind a proxy), holds at most MaxStreamsPerClient
-// streams, so that it cannot take the streams of every visitor; the
-// default of MaxSubscribers leaves a quarter of the process's open files
-// and more to the engage API; and every refused stream has its connection
-// closed, so that a client refused again and again holds no descriptor. A subscriber whose queue fills (a slow browser)
+// invitations in number, in bytes and per visit, tombstones.
+//
+// One client, by default one IP address (see [Options.ClientKey] behind a
+// proxy), holds at most MaxStreamsPerClient streams, so that it cannot
+// take the streams of every visitor; the default of MaxSubscribers leaves
+// a quarter of the process's open files and more to the engage API; and
+// every refused stream has its connection closed, so that a client
+// refused again and again holds no descriptor.
+//
+// A subscriber whose queue fills (a slow browser)
 // or whose write stalls is disconnected without delaying anyone else; its
 // invitation stays pending for its reconnect. A vanished browser's stream
 // is closed within a second on Unix (the sweeper peeks at the socket), or
@@ -69,12 +73,12 @@
 // Room is checked when an engage is admitted, never when an event is
 // applied: an engage answered 200 is never dropped for want of room, and a
 // cancel is never refused. The counts may therefore pass their bounds by
-// the engages in flight and by what other brokers admitted. With the
+// the engages in flight and by what other brokers admitted. At
+// MaxTombstones the oldest tombstones are forgotten to make room; a very
+// late engage for a forgotten interactionID is then shown. With the
 // defaults, the live invitations take at most some 260 MiB of heap
 // (MaxInvitationBytes) and the tombstones some 60 MiB: a process of about
-// 1 GiB. At MaxTombstones the oldest tombstones are
-// forgotten to make room; a very late engage for a forgotten
-// interactionID is then shown.
+// 1 GiB.
 package push
 
 import (
@@ -156,9 +160,9 @@ type Options struct {
 	// read the client's address from what the proxy sets, and only from
 	// what it sets. X-Forwarded-For's first entries are whatever the
 	// client sent; take the entry your own proxy appended (the last, with
-	// one proxy), or a header the proxy overwrites. NewBroker's broker logs
-	// one warning when streams carry X-Forwarded-For or Forwarded and
-	// ClientKey is nil.
+	// one proxy), or a header the proxy overwrites; see the example. The
+	// broker logs one warning when streams carry X-Forwarded-For or
+	// Forwarded and ClientKey is nil.
 	ClientKey func(r *http.Request) string
 	// MaxInvitations bounds the live invitations: past it, Engage answers
 	// [gateway.ErrUnavailable]. It is checked when an engage is admitted;
@@ -177,7 +181,7 @@ type Options struct {
 	// Zero means [DefaultMaxInvitationBytes], 256 MiB: 9,555 of the largest
 	// invitations, which BenchmarkInvitationBudget measures at 260 MiB of
 	// heap and some 430 MiB of resident memory; usual invitations meet
-	// MaxInvitations first (100,000 count 55 MiB).
+	// MaxInvitations first (100,000 of them count 50 to 70 MiB).
 	MaxInvitationBytes int64
 	// MaxInvitationsPerVisit bounds the live invitations of one visit in
 	// lenient mode (strict mode allows one): past it, an engage of another

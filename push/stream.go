@@ -199,9 +199,8 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 
 // subscribe registers a stream of client (counted already) and returns
 // the frames it must be sent first: the live invitations for its page
-// that come after last. The
-// subscriber is held (writing is set) until release gives it its sink, so
-// that events meanwhile wait in its queue.
+// that come after last. The subscriber is held (writing is set) until
+// release gives it its sink, so that events meanwhile wait in its queue.
 func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [][]byte, error) {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
