@@ -69,7 +69,7 @@ func serveForBenchmark(kind string) {
 		<-r.Context().Done()
 	})
 	if kind == "Broker" {
-		h = push.NewBroker(&push.Options{MaxSubscribers: 2 * idleSubscribers})
+		h = push.NewBroker(&push.Options{MaxSubscribers: 2 * idleSubscribers, MaxStreamsPerClient: 2 * idleSubscribers})
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/notification/", h)
@@ -130,7 +130,7 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 // BenchmarkDelivery measures the time from Engage to the engage event read
 // from a stream over loopback, with 5,000 idle streams open beside it.
 func BenchmarkDelivery(b *testing.B) {
-	br := push.NewBroker(&push.Options{MaxSubscribers: 2 * idleSubscribers, Heartbeat: time.Hour})
+	br := push.NewBroker(&push.Options{MaxSubscribers: 2 * idleSubscribers, MaxStreamsPerClient: 2 * idleSubscribers, Heartbeat: time.Hour})
 	defer br.Shutdown(context.Background())
 	srv := httptest.NewServer(br)
 	defer srv.Close()

@@ -53,8 +53,17 @@
 // # Limits
 //
 // Every quantity a client controls is bounded by an [Options] field:
-// subscribers per visit and in all, each subscriber's queue, live
-// invitations, tombstones. A subscriber whose queue fills (a slow browser)
+// streams per visit, per client and in all, each subscriber's queue, live
+// invitations in number, in bytes and per visit, tombstones.
+//
+// One client, by default one IP address (see [Options.ClientKey] behind a
+// proxy), holds at most MaxStreamsPerClient streams, so that it cannot
+// take the streams of every visitor; the default of MaxSubscribers leaves
+// a quarter of the process's open files and more to the engage API; and
+// every refused stream has its connection closed, so that a client
+// refused again and again holds no descriptor.
+//
+// A subscriber whose queue fills (a slow browser)
 // or whose write stalls is disconnected without delaying anyone else; its
 // invitation stays pending for its reconnect. A vanished browser's stream
 // is closed within a second on Unix (the sweeper peeks at the socket), or
@@ -63,9 +72,13 @@
 //
 // Room is checked when an engage is admitted, never when an event is
 // applied: an engage answered 200 is never dropped for want of room, and a
-// cancel is never refused. At MaxTombstones the oldest tombstones are
-// forgotten to make room; a very late engage for a forgotten
-// interactionID is then shown.
+// cancel is never refused. The counts may therefore pass their bounds by
+// the engages in flight and by what other brokers admitted. At
+// MaxTombstones the oldest tombstones are forgotten to make room; a very
+// late engage for a forgotten interactionID is then shown. With the
+// defaults, the live invitations take at most some 260 MiB of heap
+// (MaxInvitationBytes) and the tombstones some 60 MiB: a process of about
+// 1 GiB.
 package push
 
 import (
@@ -116,13 +129,66 @@ type Options struct {
 	// closed to make room, as the newest is the likeliest to have a page
 	// behind it. Zero means 16.
 	MaxSubscribersPerVisit int
-	// MaxSubscribers bounds the open streams in all. Zero means 10,000.
+	// MaxSubscribers bounds the open streams in all; past it a new stream
+	// is refused 503 with Retry-After: 5. Each stream holds a file
+	// descriptor, so zero means a default taken from the process's limit on
+	// open files (RLIMIT_NOFILE on Unix, which Go raises to the hard limit
+	// at start): three quarters of the limit less 512, or half of it if
+	// that is more, and at most 10,000. The rest is left to the engage
+	// API, the backend and the listeners: a flood of streams never leaves
+	// the server unable to accept them. Where the limit cannot be read
+	// (Windows), 10,000. The default is read once, by NewBroker.
 	MaxSubscribers int
+	// MaxStreamsPerClient bounds the open streams of one client, as
+	// ClientKey names it, so that one address cannot take the streams of
+	// every visitor; past it a new stream of that client is refused 503
+	// with Retry-After: 5, and its other streams stay. Zero means
+	// MaxSubscribers/16, at least MaxSubscribersPerVisit (one visit's tabs)
+	// and at most 256: 256 with the other defaults. Many visitors behind
+	// one NAT address share the cap; raise it, or key clients otherwise,
+	// where that is common.
+	MaxStreamsPerClient int
+	// ClientKey names the client a stream request counts against for
+	// MaxStreamsPerClient; an empty key counts against no cap. It is called
+	// once per stream request, after the request's token and Authorize
+	// have let it in, on the request's goroutine; it must be safe for
+	// concurrent use. Nil means [RemoteClient]: the remote IP address, an
+	// IPv6 address cut to its /64.
+	//
+	// Behind a reverse proxy or a load balancer every request comes from
+	// the proxy, and all visitors would share one cap: set ClientKey to
+	// read the client's address from what the proxy sets, and only from
+	// what it sets. X-Forwarded-For's first entries are whatever the
+	// client sent; take the entry your own proxy appended (the last, with
+	// one proxy), or a header the proxy overwrites; see the example. The
+	// broker logs one warning when streams carry X-Forwarded-For or
+	// Forwarded and ClientKey is nil.
+	ClientKey func(r *http.Request) string
 	// MaxInvitations bounds the live invitations: past it, Engage answers
 	// [gateway.ErrUnavailable]. It is checked when an engage is admitted;
 	// an invitation another broker admitted is always applied, so a broker
 	// may hold a few more. Zero means 100,000.
 	MaxInvitations int
+	// MaxInvitationBytes bounds the memory of the live invitations, as
+	// the broker counts it: each invitation's engage frame (the event sent
+	// to browsers: 27 KiB for the largest valid profile, a few hundred
+	// bytes for a usual one), its strings, and 256 bytes of structures,
+	// which tracks the heap they take within a factor of 1.5. Past it,
+	// Engage answers [gateway.ErrUnavailable] (503, Retry-After: 1) until
+	// invitations end. Like MaxInvitations it is checked when an engage is
+	// admitted, and an event is always applied, so a broker may pass its
+	// budget by the engages in flight and by what other brokers admitted.
+	// Zero means [DefaultMaxInvitationBytes], 256 MiB: 9,555 of the largest
+	// invitations, which BenchmarkInvitationBudget measures at 260 MiB of
+	// heap and some 430 MiB of resident memory; usual invitations meet
+	// MaxInvitations first (100,000 of them count 50 to 70 MiB).
+	MaxInvitationBytes int64
+	// MaxInvitationsPerVisit bounds the live invitations of one visit in
+	// lenient mode (strict mode allows one): past it, an engage of another
+	// interactionID for the visit answers [gateway.ErrUnavailable] (503,
+	// Retry-After: 1) until one of them ends. The broker's own view is
+	// checked, when the engage is admitted. Zero means 16.
+	MaxInvitationsPerVisit int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.
 	// Zero means 5 minutes.
@@ -188,11 +254,13 @@ type Broker struct {
 	expiry, heartbeat, writeTimeout, tombTTL time.Duration
 	retryFrame                               []byte
 	queue, perVisit                          int
-	maxSubs, maxInvs                         int64
+	maxSubs, maxInvs, maxInvBytes            int64
+	perVisitInvs                             int
 	tombsPerShard                            int
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
 	access                                   access
+	clients                                  clientStreams
 	origins                                  []string
 	anyOrigin                                bool
 	onDisposition                            func(context.Context, Disposition)
@@ -209,6 +277,7 @@ type Broker struct {
 	shards [numShards]shard
 
 	subs, invs, tombs atomic.Int64
+	invBytes          atomic.Int64 // what the live invitations count toward maxInvBytes
 
 	// life guards closing against wg.Add, so that no stream joins wg once
 	// Shutdown has begun to wait.
@@ -240,7 +309,7 @@ func NewBroker(opts *Options) *Broker {
 			panic("push: Options durations must not be negative")
 		}
 	}
-	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxInvitations < 0 || opts.MaxTombstones < 0 {
+	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxInvitationBytes < 0 || opts.MaxInvitationsPerVisit < 0 || opts.MaxTombstones < 0 {
 		panic("push: Options limits must not be negative")
 	}
 	maxTombs := cmp.Or(opts.MaxTombstones, DefaultMaxEnded)
@@ -252,8 +321,10 @@ func NewBroker(opts *Options) *Broker {
 		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", cmp.Or(opts.Retry, 2*time.Second).Milliseconds()),
 		queue:         cmp.Or(opts.QueueSize, 16),
 		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
-		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, 10000)),
+		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, defaultMaxSubscribers(fileLimit()))),
 		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
+		maxInvBytes:   cmp.Or(opts.MaxInvitationBytes, DefaultMaxInvitationBytes),
+		perVisitInvs:  cmp.Or(opts.MaxInvitationsPerVisit, 16),
 		tombsPerShard: perShard(maxTombs),
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
@@ -275,6 +346,7 @@ func NewBroker(opts *Options) *Broker {
 		b.now = time.Now
 	}
 	b.initAccess(opts)
+	b.clients.init(cmp.Or(opts.MaxStreamsPerClient, defaultStreamsPerClient(int(b.maxSubs), b.perVisit)), opts.ClientKey)
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
 	}
@@ -377,8 +449,9 @@ const releaseTimeout = time.Second
 // already live, cancelled, answered or expired without delivering it
 // again. In strict mode it refuses with an error matching
 // [gateway.ErrEngagementInProgress] while the visit has a live invitation
-// for another interactionID. Past MaxInvitations, after Shutdown, or when
-// the backend fails, it returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
+// for another interactionID. Past MaxInvitations, MaxInvitationBytes or
+// MaxInvitationsPerVisit, after Shutdown, or when the backend fails, it
+// returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
 // was admitted.
 func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if b.closed() {
@@ -441,10 +514,16 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 
 // admit checks the room a new invitation takes, before anything is claimed
 // or published: an event once published is always applied. Every bound on
-// admission belongs here.
-func (b *Broker) admit(*gateway.Profile) error {
-	if b.invs.Load() >= b.maxInvs {
+// admission belongs here. The counts it reads may pass their bounds by the
+// engages admitted meanwhile, each of which adds one invitation.
+func (b *Broker) admit(p *gateway.Profile) error {
+	switch {
+	case b.invs.Load() >= b.maxInvs:
 		return errFull
+	case b.invBytes.Load() >= b.maxInvBytes:
+		return errFullBytes
+	case !b.strict && b.visitFull(p.VisitID): // strict mode's claim allows one
+		return errVisitFull
 	}
 	return nil
 }
@@ -550,11 +629,14 @@ func (b *Broker) each(f func(*subscriber)) {
 // Stats is a snapshot of a Broker's counts, for metrics and tests.
 type Stats struct {
 	Subscribers, Invitations, Tombstones int
+	// InvitationBytes is what the live invitations count toward
+	// MaxInvitationBytes.
+	InvitationBytes int64
 }
 
 // Stats returns the current counts.
 func (b *Broker) Stats() Stats {
-	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load())}
+	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load()}
 }
 
 // Shutdown stops listening to the backend, closes every stream, stops the

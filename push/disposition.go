@@ -1,8 +1,6 @@
 package push
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/internal/jsonscan"
 	"github.com/engagekit/gateway/internal/rules"
 )
 
@@ -62,10 +61,8 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		return
 	}
 	d := Disposition{VisitID: visitID}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil || dec.More() {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: "the disposition must be one JSON object with interactionID, result and channel"})
+	if err := d.decode(string(body)); err != nil {
+		gateway.WriteError(w, err)
 		return
 	}
 	if d.Result == shownReport {
@@ -94,8 +91,58 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 	writeDispositionOK(w, d.InteractionID)
 }
 
-// errWrongChannel refuses an acceptance through a channel the invitation
-// did not offer.
+// decode reads a disposition body into d as strictly as the engage
+// handler reads its parameters (contract §6.6): one JSON object (RFC 8259,
+// valid UTF-8) with only the keys interactionID, result and channel,
+// spelled exactly, each at most once, each a string. Anything else is a
+// [*gateway.Fault] matching [gateway.ErrBadRequest] whose message never
+// quotes the input; the rules of the fields are checked afterwards.
+func (d *Disposition) decode(text string) error {
+	var dec jsonscan.Decoder
+	err := dec.Reset(text)
+	if err == nil {
+		if dec.Peek() != jsonscan.Object {
+			return badDisposition("the disposition must be a JSON object")
+		}
+		err = dec.Object(func(key string) error {
+			var dst *string
+			switch key {
+			case "interactionID":
+				dst = &d.InteractionID
+			case "result":
+				dst = &d.Result
+			case "channel":
+				dst = &d.Channel
+			default:
+				return badDisposition("the disposition may hold only interactionID, result and channel")
+			}
+			if dec.Peek() != jsonscan.String {
+				return badDisposition(key + " must be a string")
+			}
+			s, err := dec.String()
+			*dst = s
+			return err
+		})
+	}
+	if err == nil {
+		err = dec.End()
+	}
+	var se *jsonscan.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return badDisposition("the disposition is not valid JSON: " + se.Error())
+	case errors.As(err, new(*gateway.Fault)):
+		return err
+	}
+	return badDisposition("the disposition is not valid JSON")
+}
+
+func badDisposition(msg string) error {
+	return &gateway.Fault{Code: gateway.CodeBadRequest, Message: msg}
+}
+
 // invalidDisposition is the error for a disposition that breaks its tags.
 func invalidDisposition(broken []rules.FieldError) error {
 	fields := make([]gateway.FieldError, len(broken))
@@ -105,6 +152,8 @@ func invalidDisposition(broken []rules.FieldError) error {
 	return &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: fields}
 }
 
+// errWrongChannel refuses an acceptance through a channel the invitation
+// did not offer.
 var errWrongChannel = &gateway.Fault{Code: gateway.CodeValidation, Message: "disposition is invalid", Fields: []gateway.FieldError{
 	{Field: "channel", Rule: "offered", Message: "channel must be one of the invitation's channels"},
 }}

@@ -131,7 +131,7 @@ func TestAnswersCountTowardTheCap(t *testing.T) {
 func TestLenientPageGetsTheCancelOfItsOldestInvitation(t *testing.T) {
 	t.Parallel()
 	const live = 40
-	e := newEnv(t, &push.Options{Lenient: true, QueueSize: 2 * live})
+	e := newEnv(t, &push.Options{Lenient: true, QueueSize: 2 * live, MaxInvitationsPerVisit: live})
 	s := e.subscribe(t, "/notification/v-1", nil)
 	s.quiet(t)
 	for i := range live {

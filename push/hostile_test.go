@@ -150,7 +150,7 @@ func TestInvitationLimit(t *testing.T) {
 // cancelled one, before or after its engage, is not.
 func TestThousandVisits(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &push.Options{MaxSubscribers: 5000})
+	e := newEnv(t, &push.Options{MaxSubscribers: 5000, MaxStreamsPerClient: 5000}) // every stream comes from 127.0.0.1
 	const visits = 1000
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64) // bounded parallelism for the streams

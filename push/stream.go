@@ -37,16 +37,17 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rest, isDisposition = strings.CutSuffix(path, "/disposition")
 	}
 	visitID := rest[strings.LastIndexByte(rest, '/')+1:]
+	stream := !isDisposition
 	if broken := visitIDRule.Check(visitID); broken != nil {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit: " + broken.Message})
+		refuse(w, r, stream, &gateway.Fault{Code: gateway.CodeNotFound, Message: "no such visit: " + broken.Message})
 		return
 	}
 	if err := b.checkHost(r); err != nil {
-		gateway.WriteError(w, err)
+		refuse(w, r, stream, err)
 		return
 	}
 	if !b.allowOrigin(w, r) {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeForbidden, Message: "origin not allowed"})
+		refuse(w, r, stream, &gateway.Fault{Code: gateway.CodeForbidden, Message: "origin not allowed"})
 		return
 	}
 	method := http.MethodGet
@@ -61,13 +62,13 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		w.Header().Set("Allow", method+", OPTIONS")
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeMethodNotAllowed, Message: "method not allowed; use " + method})
+		refuse(w, r, stream, &gateway.Fault{Code: gateway.CodeMethodNotAllowed, Message: "method not allowed; use " + method})
 		return
 	}
 	tokenExpiry, err := b.checkAccess(r, visitID, isDisposition)
 	if err != nil {
 		b.log(slog.LevelDebug, "push: request refused", slog.String("visitID", visitID), slog.Any("err", err))
-		gateway.WriteError(w, err)
+		refuse(w, r, stream, err)
 		return
 	}
 	if isDisposition {
@@ -124,7 +125,7 @@ func containsFold(list []string, s string) bool {
 func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time) {
 	pageID := r.URL.Query().Get("pageID")
 	if broken := pageIDRule.Check(pageID); broken != nil {
-		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: broken.Message})
+		refuse(w, r, true, &gateway.Fault{Code: gateway.CodeBadRequest, Message: broken.Message})
 		return
 	}
 	// EventSource sends Last-Event-ID when it reconnects; a page that
@@ -134,13 +135,23 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		last = r.URL.Query().Get("lastEventId")
 	}
 	if !b.join() {
-		gateway.WriteError(w, errClosed)
+		refuse(w, r, true, errClosed)
 		return
 	}
 	defer b.wg.Done()
-	s, initial, err := b.subscribe(visitID, pageID, last)
+	// The client's count first: a client at its cap takes no place in all
+	// and closes none of the visit's tabs. The subscriber gives the count
+	// back when it is dropped.
+	client := b.clientOf(r)
+	if !b.clients.take(client) {
+		b.log(slog.LevelDebug, "push: stream refused: the client's stream limit is reached", slog.String("visitID", visitID))
+		refuse(w, r, true, errClientFull)
+		return
+	}
+	s, initial, err := b.subscribe(visitID, pageID, last, client)
 	if err != nil {
-		gateway.WriteError(w, err)
+		b.clients.release(client)
+		refuse(w, r, true, err)
 		return
 	}
 	b.watchToken(s, tokenExpiry)
@@ -193,11 +204,11 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 	s.mu.Unlock()
 }
 
-// subscribe registers a stream and returns the frames it must be sent
-// first: the live invitations for its page that come after last. The
-// subscriber is held (writing is set) until release gives it its sink, so
-// that events meanwhile wait in its queue.
-func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte, error) {
+// subscribe registers a stream of client (counted already) and returns
+// the frames it must be sent first: the live invitations for its page
+// that come after last. The subscriber is held (writing is set) until
+// release gives it its sink, so that events meanwhile wait in its queue.
+func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [][]byte, error) {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -218,7 +229,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		b.subs.Add(-1)
 		return nil, nil, errTooMany
 	}
-	s := &subscriber{pageID: strings.Clone(pageID), writing: true}
+	s := &subscriber{pageID: strings.Clone(pageID), client: client, writing: true}
 	b.observeStream(true)
 	s.idle.L = &s.mu
 	v.subs = append(v.subs, s)

@@ -11,6 +11,7 @@ import (
 // shard's mutex.
 type subscriber struct {
 	pageID string
+	client string // the key it counts against in clientStreams
 
 	mu      sync.Mutex
 	queue   [][]byte // frames waiting for the writer
@@ -115,6 +116,7 @@ func (b *Broker) drop(s *subscriber) {
 		sk.close()
 	}
 	b.subs.Add(-1)
+	b.clients.release(s.client)
 	b.observeStream(false)
 }
 

@@ -149,7 +149,7 @@ func (b *Broker) applyEngage(ev *Event) {
 	inv.id, inv.pageID, inv.channels = cloneStrings(p.InteractionID, p.PageID, p.Channels)
 	inv.sentTo = inv.sent[:0]
 	v.invs = append(v.invs, inv)
-	b.invs.Add(1)
+	b.held(inv)
 	for _, s := range v.subs {
 		if inv.pageID == "" || inv.pageID == s.pageID {
 			inv.sentTo = append(inv.sentTo, s)
@@ -217,7 +217,7 @@ func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, 
 	inv := v.invs[i]
 	b.observeEnd(visitID, inv, ev)
 	v.invs = slices.Delete(v.invs, i, i+1)
-	b.invs.Add(-1)
+	b.freed(inv)
 	if len(inv.sentTo) > 0 {
 		frame := cancelFrame(inv.id, reason)
 		for _, s := range inv.sentTo {
