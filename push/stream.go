@@ -145,20 +145,30 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 	rc := http.NewResponseController(w)
 
 	if r.ProtoMajor == 1 {
-		if conn, _, err := rc.Hijack(); err == nil {
+		if conn, rw, err := rc.Hijack(); err == nil {
 			// The body ends when the connection closes.
 			h.Set("Connection", "close")
 			var head bytes.Buffer
 			head.WriteString("HTTP/1.1 200 OK\r\n")
 			h.Write(&head)
 			head.WriteString("\r\n")
-			sk := connSink{conn}
-			if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
-				conn.Close()
+			sk := hijacked(conn)
+			// Hijack waits for net/http's read-ahead, which cancels the
+			// request's context when it finds the client gone: a TLS
+			// close_notify read there would never wake the poller.
+			if r.Context().Err() != nil {
+				sk.close()
 				b.drop(s)
 				return
 			}
-			b.release(s, sk)
+			if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
+				sk.close()
+				b.drop(s)
+				return
+			}
+			// What the client sent after its request, read ahead by
+			// net/http, counts as stray bytes (see poll.go).
+			b.release(s, sk, rw.Reader.Buffered())
 			b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
 			return
 		}
@@ -170,7 +180,7 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		b.drop(s)
 		return
 	}
-	b.release(s, sk)
+	b.release(s, sk, 0)
 	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
 	select {
 	case <-sk.gone:
@@ -178,12 +188,7 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 	case <-b.closing:
 	}
 	b.drop(s)
-	// No writer may touch w once we return.
-	s.mu.Lock()
-	for s.writing {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
+	sk.finish() // no writer may touch w once we return
 }
 
 // subscribe registers a stream and returns the frames it must be sent
@@ -211,8 +216,7 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 		b.subs.Add(-1)
 		return nil, nil, errTooMany
 	}
-	s := &subscriber{pageID: strings.Clone(pageID), writing: true}
-	s.idle.L = &s.mu
+	s := &subscriber{pageID: strings.Clone(pageID), visit: v, writing: true}
 	v.subs = append(v.subs, s)
 	now := b.now()
 	b.expire(sh, visitID, v, now)
@@ -242,18 +246,26 @@ func (b *Broker) subscribe(visitID, pageID, last string) (*subscriber, [][]byte,
 	return s, initial, nil
 }
 
-// release gives a held subscriber its sink and starts a writer for what
-// queued meanwhile.
-func (b *Broker) release(s *subscriber, sk sink) {
+// release gives a held subscriber its sink, puts it in the heartbeat
+// wheel and, for a hijacked connection, in the poller (stray is what its
+// client sent after its request), and starts a writer for what queued
+// meanwhile.
+func (b *Broker) release(s *subscriber, sk sink, stray int) {
 	s.mu.Lock()
 	s.sink = sk
 	if s.dead {
 		s.writing = false
-		s.idle.Broadcast()
 		s.mu.Unlock()
 		sk.close()
 		return
 	}
+	// Under s.mu, so that a drop, which marks s dead under it first, finds
+	// s in both.
+	b.beats.add(s)
+	if c := sk.conn(); c != nil {
+		b.watch(s, c)
+	}
+	tooMuch := s.strayed(stray)
 	if len(s.queue) > 0 {
 		b.wg.Add(1)
 		go b.write(s)
@@ -261,4 +273,7 @@ func (b *Broker) release(s *subscriber, sk sink) {
 		s.writing = false
 	}
 	s.mu.Unlock()
+	if tooMuch {
+		b.drop(s)
+	}
 }
