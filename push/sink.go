@@ -135,7 +135,15 @@ func (r *responseSink) write(frames [][]byte, timeout time.Duration) error {
 			return err
 		}
 	}
-	return r.rc.Flush()
+	if err := r.rc.Flush(); err != nil {
+		return err
+	}
+	// The deadline bounds this write only: over HTTP/2 one that passes
+	// resets the stream, written or not.
+	if err := r.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 func (r *responseSink) close() { close(r.gone) }
