@@ -23,6 +23,24 @@ var (
 // that the Broker works under any prefix: …/visitor.js, …/{visitID} (the
 // event stream) and …/{visitID}/disposition.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A stream that this goroutine must hold (HTTP/2) is held from this
+	// small frame, once route's has gone: the stack that the goroutine
+	// keeps while it waits then stays at its smallest size (4 KiB, not 8).
+	var held heldStream
+	b.route(w, r, &held)
+	if held.s != nil {
+		b.hold(w, r, held.s, held.frames)
+	}
+}
+
+// heldStream is a stream that cannot be hijacked, to be held by the
+// request's goroutine: its subscriber, and the frames it is sent first.
+type heldStream struct {
+	s      *subscriber
+	frames [][]byte
+}
+
+func (b *Broker) route(w http.ResponseWriter, r *http.Request, held *heldStream) {
 	path := r.URL.Path
 	if strings.HasSuffix(path, "/visitor.js") {
 		b.serveScript(w, r)
@@ -66,7 +84,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isDisposition {
 		b.serveDisposition(w, r, visitID)
 	} else {
-		b.serveStream(w, r, visitID, tokenExpiry)
+		b.serveStream(w, r, visitID, tokenExpiry, held)
 	}
 }
 
@@ -111,10 +129,10 @@ func containsFold(list []string, s string) bool {
 // set. On HTTP/1.x it takes the connection over from net/http and returns:
 // the stream then costs no goroutine while idle, and a writer goroutine
 // runs only while events wait.
-// Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) this
-// goroutine holds the stream until the page goes, the broker drops it, or
-// the broker shuts down.
-func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time) {
+// Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) it
+// leaves the stream in held, for ServeHTTP to hold until the page goes,
+// the broker drops it, or the broker shuts down.
+func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time, held *heldStream) {
 	pageID := r.URL.Query().Get("pageID")
 	if broken := pageIDRule.Check(pageID); broken != nil {
 		gateway.WriteError(w, &gateway.Fault{Code: gateway.CodeBadRequest, Message: broken.Message})
@@ -142,46 +160,65 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	rc := http.NewResponseController(w)
-
-	if r.ProtoMajor == 1 {
-		if conn, rw, err := rc.Hijack(); err == nil {
-			// The body ends when the connection closes.
-			h.Set("Connection", "close")
-			var head bytes.Buffer
-			head.WriteString("HTTP/1.1 200 OK\r\n")
-			h.Write(&head)
-			head.WriteString("\r\n")
-			sk := hijacked(conn)
-			// Hijack waits for net/http's read-ahead, which cancels the
-			// request's context when it finds the client gone: a TLS
-			// close_notify read there would never wake the poller.
-			if r.Context().Err() != nil {
-				sk.close()
-				b.drop(s)
-				return
-			}
-			if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
-				sk.close()
-				b.drop(s)
-				return
-			}
-			// What the client sent after its request, read ahead by
-			// net/http, counts as stray bytes (see poll.go).
-			b.release(s, sk, rw.Reader.Buffered())
-			b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
-			return
-		}
+	if r.ProtoMajor == 1 && b.hijack(w, r, s, frames) {
+		return
 	}
+	*held = heldStream{s, frames}
+}
 
-	sk := &responseSink{w: w, rc: rc, gone: make(chan struct{})}
+// hijack takes the connection of s's stream over from net/http and writes
+// its response head and frames, or drops s; it reports false, having done
+// nothing, when the connection cannot be hijacked. The stream then costs
+// no goroutine while idle: a writer goroutine runs only while events wait.
+func (b *Broker) hijack(w http.ResponseWriter, r *http.Request, s *subscriber, frames [][]byte) bool {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	// The body ends when the connection closes.
+	h := w.Header()
+	h.Set("Connection", "close")
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("\r\n")
+	sk := hijacked(conn)
+	// Hijack waits for net/http's read-ahead, which cancels the request's
+	// context when it finds the client gone: a TLS close_notify read there
+	// would never wake the poller.
+	if r.Context().Err() != nil {
+		sk.close()
+		b.drop(s)
+		return true
+	}
+	if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
+		sk.close()
+		b.drop(s)
+		return true
+	}
+	// What the client sent after its request, read ahead by net/http,
+	// counts as stray bytes (see poll.go).
+	b.release(s, sk, rw.Reader.Buffered())
+	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
+	return true
+}
+
+// hold serves s's stream through w from this goroutine, until the page
+// goes, the broker drops s, or the broker shuts down.
+func (b *Broker) hold(w http.ResponseWriter, r *http.Request, s *subscriber, frames [][]byte) {
+	if !b.join() { // Shutdown has begun, and dropped s
+		b.drop(s)
+		return
+	}
+	defer b.wg.Done()
+	sk := &responseSink{w: w, rc: http.NewResponseController(w), gone: make(chan struct{})}
 	w.WriteHeader(http.StatusOK)
 	if err := sk.write(frames, b.writeTimeout); err != nil {
 		b.drop(s)
 		return
 	}
 	b.release(s, sk, 0)
-	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
+	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
 	select {
 	case <-sk.gone:
 	case <-r.Context().Done():
