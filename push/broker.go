@@ -222,6 +222,10 @@ type Broker struct {
 	beats  beats  // the heartbeat wheel
 	poller poller // the kernel's news about hijacked streams' sockets
 
+	// The sweeper sleeps while nothing can come due; wakeSweeper wakes it.
+	sweepAsleep atomic.Bool
+	sweepWake   chan struct{}
+
 	// life guards closing against wg.Add, so that no stream joins wg once
 	// Shutdown has begun to wait.
 	life    sync.Mutex
@@ -236,8 +240,9 @@ type registrar interface {
 	register(deliver func(*Event)) (unregister func())
 }
 
-// sweeper is a backend that frees what aged out when the broker sweeps.
-type sweeper interface{ sweep() }
+// sweeper is a backend that frees what aged out when the broker sweeps,
+// and reports whether it holds anything that will age out.
+type sweeper interface{ sweep() (holds bool) }
 
 // NewBroker returns a running Broker; nil opts means the defaults. It
 // starts a sweeper goroutine and, unless the backend is a [MemoryBackend],
@@ -275,6 +280,7 @@ func NewBroker(opts *Options) *Broker {
 		backend:       opts.Backend,
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
+		sweepWake:     make(chan struct{}, 1),
 	}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
@@ -288,6 +294,7 @@ func NewBroker(opts *Options) *Broker {
 	b.initAccess(opts)
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
+		b.shards[i].wake = b.wakeSweeper
 	}
 	if b.backend == nil {
 		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: opts.Now})
@@ -509,21 +516,43 @@ func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *
 
 // maintain sweeps once a second and turns the heartbeat wheel, until
 // Shutdown. Neither walks the streams: the sweep does what is due, and
-// each turn of the wheel sends one slot's heartbeats.
+// each turn of the wheel sends one slot's heartbeats. The sweeper sleeps
+// while the view holds nothing that can come due (no invitation, no
+// tombstone, no visit to check) and the backend nothing that ages: idle
+// streams then cost no work at all.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
-	sweep := time.NewTicker(time.Second)
+	sweep := time.NewTimer(time.Second)
 	defer sweep.Stop()
 	beat := time.NewTicker(b.heartbeat / beatSlots)
 	defer beat.Stop()
+	b.beats.startBeats(b.heartbeat / beatSlots)
 	for {
 		select {
 		case <-b.closing:
 			return
 		case <-sweep.C:
-			b.sweep()
+			// Asleep before the sweep looks: what is added after it
+			// looked finds the sweeper asleep and wakes it.
+			b.sweepAsleep.Store(true)
+			if b.sweep() && b.sweepAsleep.CompareAndSwap(true, false) {
+				sweep.Reset(time.Second)
+			}
+		case <-b.sweepWake:
+			sweep.Reset(time.Second)
 		case <-beat.C:
 			b.beat()
+		}
+	}
+}
+
+// wakeSweeper has the sweeper sweep in a second, if it sleeps: something
+// that can come due was added.
+func (b *Broker) wakeSweeper() {
+	if b.sweepAsleep.Load() && b.sweepAsleep.CompareAndSwap(true, false) {
+		select {
+		case b.sweepWake <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -3,6 +3,7 @@ package push
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // beatSlots is how many slots the heartbeat wheel has.
@@ -17,8 +18,14 @@ const beatSlots = 16
 type beats struct {
 	mu    sync.Mutex
 	slots [beatSlots][]*subscriber
-	next  int           // the slot of the next tick
-	batch []*subscriber // a tick's copy of its slot; the ticker's own
+	next  int // the slot of the next turn
+
+	// The ticker's own: when the wheel started, each turn's length, how
+	// many turns it made, and a turn's copy of its slot.
+	start  time.Time
+	turn   time.Duration
+	turned int64
+	batch  []*subscriber
 }
 
 // add puts s in the wheel. The caller holds s.mu.
@@ -50,18 +57,28 @@ func (w *beats) remove(s *subscriber) {
 	s.beatPos = 0
 }
 
-// beat sends the heartbeats of the next slot. It runs on the broker's
-// maintenance goroutine.
+// startBeats sets the wheel to turn every turn from now.
+func (w *beats) startBeats(turn time.Duration) { w.start, w.turn = time.Now(), turn }
+
+// beat turns the wheel as many times as are due, at most once around,
+// and sends the heartbeats of the slots it turns past: a ticker drops the
+// ticks its goroutine was too busy to take, and heartbeats must not come
+// less often for it. It runs on the broker's maintenance goroutine.
 func (b *Broker) beat() {
 	w := &b.beats
-	w.mu.Lock()
-	w.batch = append(w.batch[:0], w.slots[w.next]...)
-	w.next = (w.next + 1) % beatSlots
-	w.mu.Unlock()
-	for _, s := range w.batch {
-		b.sendHeartbeat(s)
+	due := int64(time.Since(w.start) / w.turn)
+	turns := min(due-w.turned, beatSlots)
+	w.turned = due
+	for range turns {
+		w.mu.Lock()
+		w.batch = append(w.batch[:0], w.slots[w.next]...)
+		w.next = (w.next + 1) % beatSlots
+		w.mu.Unlock()
+		for _, s := range w.batch {
+			b.sendHeartbeat(s)
+		}
+		clear(w.batch)
 	}
-	clear(w.batch)
 }
 
 // sendHeartbeat sends s its heartbeat comment, unless a write is under way

@@ -339,3 +339,17 @@ func writeNow(rc rawWriter, p []byte) (n int, err error) {
 	}
 	return n, err
 }
+
+// polled returns how many streams the poller watches.
+func (b *Broker) polled() int {
+	p := &b.poller
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.streams {
+		if s != nil {
+			n++
+		}
+	}
+	return n
+}

@@ -94,3 +94,11 @@ type rawWriter = any
 func directWriter(net.Conn) rawWriter { return nil }
 
 func writeNow(rawWriter, []byte) (int, error) { return 0, nil }
+
+// polled returns how many streams the poller watches.
+func (b *Broker) polled() int {
+	p := &b.poller
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.streams)
+}

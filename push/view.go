@@ -31,6 +31,7 @@ type shard struct {
 	// adds to it under cmu alone.
 	cmu   sync.Mutex
 	check []*visit
+	wake  func() // the broker's wakeSweeper
 }
 
 // visit is the state of one visitID. It is guarded by its shard's mutex.
@@ -73,6 +74,7 @@ func (sh *shard) recheck(v *visit) {
 	sh.cmu.Lock()
 	sh.check = append(sh.check, v)
 	sh.cmu.Unlock()
+	sh.wake()
 }
 
 // recheck has the next sweep forget v if it then has neither invitations
@@ -95,6 +97,7 @@ func (sh *shard) tomb(visitID, id string, now time.Time) (seq uint64, ok bool) {
 func (b *Broker) addTomb(sh *shard, visitID, id string, seq uint64, until, now time.Time) {
 	var buf [256]byte
 	b.tombs.Add(int64(sh.tombs.add(endedKey(buf[:0], visitID, id), until.UnixNano(), seq, b.tombsPerShard, now.UnixNano())))
+	b.wakeSweeper()
 }
 
 // known reports whether id of visitID is live or ended in the view.
@@ -171,6 +174,7 @@ func (b *Broker) applyEngage(ev *Event) {
 	inv.sentTo = inv.sent[:0]
 	v.invs = append(v.invs, inv)
 	sh.due.push(v, inv)
+	b.wakeSweeper()
 	b.invs.Add(1)
 	for _, s := range v.subs {
 		if inv.pageID == "" || inv.pageID == s.pageID {
@@ -280,8 +284,9 @@ func pruneDead(v *visit) {
 // visits with nothing left, and gives back the memory a flood of them
 // took. A [MemoryBackend] is swept too. Its work is what has come due,
 // or changed, since it last ran: it walks neither the visits nor the
-// streams. Tests with an injected clock call it.
-func (b *Broker) sweep() {
+// streams. It reports whether anything is left that will come due; tests
+// with an injected clock call it.
+func (b *Broker) sweep() (pending bool) {
 	now := b.now()
 	for i := range b.shards {
 		sh := &b.shards[i]
@@ -308,9 +313,11 @@ func (b *Broker) sweep() {
 			sh.visits, sh.visitPeak = visits, len(visits)
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
+		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0
 		sh.mu.Unlock()
 	}
-	if s, ok := b.backend.(sweeper); ok {
-		s.sweep()
+	if s, ok := b.backend.(sweeper); ok && s.sweep() {
+		pending = true
 	}
+	return pending
 }
