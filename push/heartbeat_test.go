@@ -129,3 +129,28 @@ func TestGoneStreamsLeaveNothingBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestSleepingSweeperWakes: the sweeper, asleep while nothing can come
+// due, wakes for a visit left empty and for an invitation that expires.
+func TestSleepingSweeperWakes(t *testing.T) {
+	t.Parallel()
+	t.Run("a visit left empty", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, &push.Options{Now: time.Now, Heartbeat: time.Hour})
+		s := e.subscribe(t, "/notification/v-1", nil)
+		time.Sleep(1500 * time.Millisecond) // past the first sweep, which found nothing due
+		s.close()
+		eventually(t, "the visit is forgotten", func() bool { return e.b.VisitsLen() == 0 })
+	})
+	t.Run("an invitation that expires", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, &push.Options{Now: time.Now, Heartbeat: time.Hour})
+		s := e.subscribe(t, "/notification/v-1", nil)
+		time.Sleep(1500 * time.Millisecond)
+		if err := e.engage(t, gateway.Profile{InteractionID: "i-1", VisitID: "v-1", ExpiresIn: 1}); err != nil {
+			t.Fatal(err)
+		}
+		wantEngage(t, s.next(t), "i-1")
+		wantCancel(t, s.next(t), "i-1", "expired")
+	})
+}
