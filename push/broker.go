@@ -42,13 +42,20 @@
 //
 // On HTTP/1.x the broker takes each stream's connection over from net/http
 // (http.Hijacker) once the stream is open: an idle stream then holds no
-// goroutine and no net/http buffers, about 0.8 KiB of server memory against
-// some 25 KiB for a handler that blocks (see the README's figures). A writer
-// goroutine runs only while a stream has events waiting, and one goroutine
-// per broker sends heartbeats and sweeps. Over HTTP/2, or through a
-// ResponseWriter that cannot be hijacked, a goroutine holds the stream as
-// usual. Because the server no longer owns these connections,
-// http.Server.Shutdown does not close them: call [Broker.Shutdown] first.
+// goroutine and no net/http buffers, under 1 KiB of server memory against
+// some 25 KiB for a handler that blocks (see the README's figures), and
+// costs no work while nothing happens. A writer goroutine runs only while
+// a stream has events waiting. One goroutine per broker sweeps once a
+// second, doing only what has come due (expired invitations, old
+// tombstones, visits left empty), and sends heartbeats from a wheel: every
+// Heartbeat/16 it writes the heartbeats of the sixteenth of the streams
+// whose turn it is, at once where the socket has room. On Linux, the BSDs
+// and macOS another goroutine waits on the kernel (epoll, kqueue) for the
+// hijacked sockets that have something to read or have closed. Over
+// HTTP/2, or through a ResponseWriter that cannot be hijacked, a goroutine
+// holds the stream as usual. Because the server no longer owns these
+// connections, http.Server.Shutdown does not close them: call
+// [Broker.Shutdown] first.
 //
 // # Limits
 //
@@ -65,10 +72,18 @@
 //
 // A subscriber whose queue fills (a slow browser)
 // or whose write stalls is disconnected without delaying anyone else; its
-// invitation stays pending for its reconnect. A vanished browser's stream
-// is closed within a second on Unix (the sweeper peeks at the socket), or
-// at the first heartbeat that fails elsewhere. The sweeper also removes
-// expired invitations and old tombstones once a second.
+// invitation stays pending for its reconnect.
+//
+// A browser that goes away has its hijacked stream freed as soon as the
+// kernel tells (on Linux, the BSDs and macOS; a few milliseconds on
+// loopback), whichever way it goes: a close (FIN), a reset (RST), a
+// half-close, a TLS close_notify with or without the TCP close, or stray
+// bytes then a close. What a client sends on its stream after its request
+// is read and discarded; a client that sends more than 4 KiB there, or
+// sends 16 times, is disconnected. Elsewhere, and over HTTP/2, the stream
+// is freed when net/http reports the client gone or the first heartbeat
+// fails to write (on other Unix systems a sweep also peeks at each
+// hijacked socket once a second).
 //
 // Room is checked when an engage is admitted, never when an event is
 // applied: an engage answered 200 is never dropped for want of room, and a
@@ -279,6 +294,13 @@ type Broker struct {
 	subs, invs, tombs atomic.Int64
 	invBytes          atomic.Int64 // what the live invitations count toward maxInvBytes
 
+	beats  beats  // the heartbeat wheel
+	poller poller // the kernel's news about hijacked streams' sockets
+
+	// The sweeper sleeps while nothing can come due; wakeSweeper wakes it.
+	sweepAsleep atomic.Bool
+	sweepWake   chan struct{}
+
 	// life guards closing against wg.Add, so that no stream joins wg once
 	// Shutdown has begun to wait.
 	life    sync.Mutex
@@ -293,8 +315,9 @@ type registrar interface {
 	register(deliver func(*Event)) (unregister func())
 }
 
-// sweeper is a backend that frees what aged out when the broker sweeps.
-type sweeper interface{ sweep() }
+// sweeper is a backend that frees what aged out when the broker sweeps,
+// and reports whether it holds anything that will age out.
+type sweeper interface{ sweep() (holds bool) }
 
 // NewBroker returns a running Broker; nil opts means the defaults. It
 // starts a sweeper goroutine and, unless the backend is a [MemoryBackend],
@@ -335,6 +358,7 @@ func NewBroker(opts *Options) *Broker {
 		obs:           observer(opts),
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
+		sweepWake:     make(chan struct{}, 1),
 	}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
@@ -349,6 +373,7 @@ func NewBroker(opts *Options) *Broker {
 	b.clients.init(cmp.Or(opts.MaxStreamsPerClient, defaultStreamsPerClient(int(b.maxSubs), b.perVisit)), opts.ClientKey)
 	for i := range b.shards {
 		b.shards[i].visits = make(map[string]*visit)
+		b.shards[i].wake = b.wakeSweeper
 	}
 	if b.backend == nil {
 		b.backend = NewMemoryBackend(&MemoryOptions{MaxEnded: maxTombs, Now: opts.Now})
@@ -593,21 +618,45 @@ func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *
 	return nil
 }
 
-// maintain sweeps once a second and sends heartbeats, until Shutdown.
+// maintain sweeps once a second and turns the heartbeat wheel, until
+// Shutdown. Neither walks the streams: the sweep does what is due, and
+// each turn of the wheel sends one slot's heartbeats. The sweeper sleeps
+// while the view holds nothing that can come due (no invitation, no
+// tombstone, no visit to check) and the backend nothing that ages: idle
+// streams then cost no work at all.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
-	sweep := time.NewTicker(time.Second)
+	sweep := time.NewTimer(time.Second)
 	defer sweep.Stop()
-	beat := time.NewTicker(b.heartbeat)
+	beat := time.NewTicker(b.heartbeat / beatSlots)
 	defer beat.Stop()
+	b.beats.startBeats(b.heartbeat / beatSlots)
 	for {
 		select {
 		case <-b.closing:
 			return
 		case <-sweep.C:
-			b.sweep()
+			// Asleep before the sweep looks: what is added after it
+			// looked finds the sweeper asleep and wakes it.
+			b.sweepAsleep.Store(true)
+			if b.sweep() && b.sweepAsleep.CompareAndSwap(true, false) {
+				sweep.Reset(time.Second)
+			}
+		case <-b.sweepWake:
+			sweep.Reset(time.Second)
 		case <-beat.C:
-			b.each(func(s *subscriber) { b.enqueue(s, heartbeat) })
+			b.beat()
+		}
+	}
+}
+
+// wakeSweeper has the sweeper sweep in a second, if it sleeps: something
+// that can come due was added.
+func (b *Broker) wakeSweeper() {
+	if b.sweepAsleep.Load() && b.sweepAsleep.CompareAndSwap(true, false) {
+		select {
+		case b.sweepWake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -662,6 +711,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for _, s := range all {
 		b.drop(s)
 	}
+	b.stopPoller()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
 	select {

@@ -239,8 +239,9 @@ func (m *MemoryBackend) register(deliver func(*Event)) (unregister func()) {
 func (m *MemoryBackend) Ping(context.Context) error { return nil }
 
 // sweep frees the records and claims that aged out, and rebuilds the maps
-// that a flood left mostly empty. the broker's sweep calls it.
-func (m *MemoryBackend) sweep() {
+// that a flood left mostly empty. the broker's sweep calls it. It reports
+// whether records or claims are left, to age out later.
+func (m *MemoryBackend) sweep() (holds bool) {
 	now := m.now()
 	for i := range m.shards {
 		sh := &m.shards[i]
@@ -258,8 +259,10 @@ func (m *MemoryBackend) sweep() {
 			}
 			sh.claims, sh.claimPeak = claims, len(claims)
 		}
+		holds = holds || sh.ended.len() > 0 || len(sh.claims) > 0
 		sh.mu.Unlock()
 	}
+	return holds
 }
 
 // endedLen returns how many ended records the backend holds, for tests.

@@ -4,6 +4,8 @@ package push
 
 import "net"
 
-// peerClosed cannot look at the socket here: a vanished browser is found
-// by the next heartbeat that fails to write.
+// canPeek is false where a socket cannot be peeked at: a vanished browser
+// is found by the next heartbeat that fails to write.
+const canPeek = false
+
 func peerClosed(net.Conn) bool { return false }

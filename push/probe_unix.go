@@ -1,20 +1,22 @@
-//go:build unix
+//go:build unix && !(linux || darwin || dragonfly || freebsd || netbsd || openbsd)
 
 package push
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 )
 
+const canPeek = true
+
 // peerClosed reports whether the browser end of c has closed, without
-// blocking and without consuming anything: a stream's browser sends nothing
-// after its request, so a peek that finds the end of the stream (or a reset)
-// means it is gone. It lets the sweeper free a vanished browser's stream
-// within a second rather than at the next failed heartbeat.
+// blocking and without consuming anything. It misses a client that sent
+// something before it closed (a TLS close_notify, a stray byte): there
+// the first heartbeat that fails finds it.
 func peerClosed(c net.Conn) bool {
-	if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
-		c = nc.NetConn()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -27,7 +29,7 @@ func peerClosed(c net.Conn) bool {
 	closed := false
 	raw.Read(func(fd uintptr) bool {
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK) // the socket does not block
 		closed = (n == 0 && err == nil) || err == syscall.ECONNRESET
 		return true // never wait for data
 	})

@@ -26,6 +26,24 @@ var (
 // its last segment, so that every valid visitID can subscribe, "visitor.js"
 // and "disposition" too.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A stream that this goroutine must hold (HTTP/2) is held from this
+	// small frame, once route's has gone: the stack that the goroutine
+	// keeps while it waits then stays at its smallest size (4 KiB, not 8).
+	var held heldStream
+	b.route(w, r, &held)
+	if held.s != nil {
+		b.hold(w, r, held.s, held.frames)
+	}
+}
+
+// heldStream is a stream that cannot be hijacked, to be held by the
+// request's goroutine: its subscriber, and the frames it is sent first.
+type heldStream struct {
+	s      *subscriber
+	frames [][]byte
+}
+
+func (b *Broker) route(w http.ResponseWriter, r *http.Request, held *heldStream) {
 	path := r.URL.Path
 	subscribe := r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 	if !subscribe && strings.HasSuffix(path, "/visitor.js") {
@@ -74,7 +92,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isDisposition {
 		b.serveDisposition(w, r, visitID)
 	} else {
-		b.serveStream(w, r, visitID, tokenExpiry)
+		b.serveStream(w, r, visitID, tokenExpiry, held)
 	}
 }
 
@@ -119,10 +137,10 @@ func containsFold(list []string, s string) bool {
 // set. On HTTP/1.x it takes the connection over from net/http and returns:
 // the stream then costs no goroutine while idle, and a writer goroutine
 // runs only while events wait.
-// Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) this
-// goroutine holds the stream until the page goes, the broker drops it, or
-// the broker shuts down.
-func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time) {
+// Elsewhere (HTTP/2, or a ResponseWriter that cannot be hijacked) it
+// leaves the stream in held, for ServeHTTP to hold until the page goes,
+// the broker drops it, or the broker shuts down.
+func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID string, tokenExpiry time.Time, held *heldStream) {
 	pageID := r.URL.Query().Get("pageID")
 	if broken := pageIDRule.Check(pageID); broken != nil {
 		refuse(w, r, true, &gateway.Fault{Code: gateway.CodeBadRequest, Message: broken.Message})
@@ -160,48 +178,72 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	rc := http.NewResponseController(w)
-
-	if r.ProtoMajor == 1 {
-		if conn, _, err := rc.Hijack(); err == nil {
-			// The body ends when the connection closes.
-			h.Set("Connection", "close")
-			var head bytes.Buffer
-			head.WriteString("HTTP/1.1 200 OK\r\n")
-			h.Write(&head)
-			head.WriteString("\r\n")
-			sk := connSink{conn}
-			if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
-				conn.Close()
-				b.drop(s)
-				return
-			}
-			b.release(s, sk)
-			b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
-			return
-		}
+	if r.ProtoMajor == 1 && b.hijack(w, r, s, frames) {
+		return
 	}
+	*held = heldStream{s, frames}
+}
 
-	sk := &responseSink{w: w, rc: rc, gone: make(chan struct{})}
+// hijack takes the connection of s's stream over from net/http and writes
+// its response head and frames, or drops s; it reports false, having done
+// nothing, when the connection cannot be hijacked. The stream then costs
+// no goroutine while idle: a writer goroutine runs only while events wait.
+func (b *Broker) hijack(w http.ResponseWriter, r *http.Request, s *subscriber, frames [][]byte) bool {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	// The body ends when the connection closes.
+	h := w.Header()
+	h.Set("Connection", "close")
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("\r\n")
+	sk := hijacked(conn)
+	// Hijack waits for net/http's read-ahead, which cancels the request's
+	// context when it finds the client gone: a TLS close_notify read there
+	// would never wake the poller.
+	if r.Context().Err() != nil {
+		sk.close()
+		b.drop(s)
+		return true
+	}
+	if err := sk.write(append([][]byte{head.Bytes()}, frames...), b.writeTimeout); err != nil {
+		sk.close()
+		b.drop(s)
+		return true
+	}
+	// What the client sent after its request, read ahead by net/http,
+	// counts as stray bytes (see poll.go).
+	b.release(s, sk, rw.Reader.Buffered())
+	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
+	return true
+}
+
+// hold serves s's stream through w from this goroutine, until the page
+// goes, the broker drops s, or the broker shuts down.
+func (b *Broker) hold(w http.ResponseWriter, r *http.Request, s *subscriber, frames [][]byte) {
+	if !b.join() { // Shutdown has begun, and dropped s
+		b.drop(s)
+		return
+	}
+	defer b.wg.Done()
+	sk := &responseSink{w: w, rc: http.NewResponseController(w), gone: make(chan struct{})}
 	w.WriteHeader(http.StatusOK)
 	if err := sk.write(frames, b.writeTimeout); err != nil {
 		b.drop(s)
 		return
 	}
-	b.release(s, sk)
-	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", visitID))
+	b.release(s, sk, 0)
+	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
 	select {
 	case <-sk.gone:
 	case <-r.Context().Done():
 	case <-b.closing:
 	}
 	b.drop(s)
-	// No writer may touch w once we return.
-	s.mu.Lock()
-	for s.writing {
-		s.idle.Wait()
-	}
-	s.mu.Unlock()
+	sk.finish() // no writer may touch w once we return
 }
 
 // subscribe registers a stream of client (counted already) and returns
@@ -229,9 +271,8 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 		b.subs.Add(-1)
 		return nil, nil, errTooMany
 	}
-	s := &subscriber{pageID: strings.Clone(pageID), client: client, writing: true}
+	s := &subscriber{pageID: strings.Clone(pageID), client: client, visit: v, writing: true}
 	b.observeStream(true)
-	s.idle.L = &s.mu
 	v.subs = append(v.subs, s)
 	now := b.now()
 	b.expire(sh, visitID, v, now)
@@ -262,18 +303,26 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 	return s, initial, nil
 }
 
-// release gives a held subscriber its sink and starts a writer for what
-// queued meanwhile.
-func (b *Broker) release(s *subscriber, sk sink) {
+// release gives a held subscriber its sink, puts it in the heartbeat
+// wheel and, for a hijacked connection, in the poller (stray is what its
+// client sent after its request), and starts a writer for what queued
+// meanwhile.
+func (b *Broker) release(s *subscriber, sk sink, stray int) {
 	s.mu.Lock()
 	s.sink = sk
 	if s.dead {
 		s.writing = false
-		s.idle.Broadcast()
 		s.mu.Unlock()
 		sk.close()
 		return
 	}
+	// Under s.mu, so that a drop, which marks s dead under it first, finds
+	// s in both.
+	b.beats.add(s)
+	if c := sk.conn(); c != nil {
+		b.watch(s, c)
+	}
+	tooMuch := s.strayed(stray)
 	if len(s.queue) > 0 {
 		b.wg.Add(1)
 		go b.write(s)
@@ -281,4 +330,7 @@ func (b *Broker) release(s *subscriber, sk sink) {
 		s.writing = false
 	}
 	s.mu.Unlock()
+	if tooMuch {
+		b.drop(s)
+	}
 }

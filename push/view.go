@@ -2,6 +2,7 @@ package push
 
 import (
 	"cmp"
+	"container/heap"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -22,10 +23,20 @@ type shard struct {
 	visitPeak int
 	tombs     endedSet[uint64] // by endedKey; the value is the seq the invitation had here, 0 if it was never live here
 	seq       uint64           // the order of the shard's engages, for Last-Event-ID
+	due       dueHeap          // the live invitations, by expiry
+
+	// check holds the visits that may have nothing left, for the sweep:
+	// those made, emptied of invitations, or whose streams were dropped
+	// since it last ran. drop, which may run with or without mu held,
+	// adds to it under cmu alone.
+	cmu   sync.Mutex
+	check []*visit
+	wake  func() // the broker's wakeSweeper
 }
 
 // visit is the state of one visitID. It is guarded by its shard's mutex.
 type visit struct {
+	id   string        // its key in the shard's visits
 	invs []*invitation // live, in engage order
 	subs []*subscriber
 }
@@ -39,6 +50,7 @@ type invitation struct {
 	sentTo     []*subscriber // the streams that have it: they get its cancel
 	sent       [2]*subscriber
 	answering  bool // an answer is being recorded: the next is a duplicate
+	due        int  // its index in the shard's due heap plus one; 0: not in it
 
 	obs observed // what the Observer has been told of it (observe.go)
 }
@@ -51,12 +63,25 @@ func (b *Broker) shard(visitID string) *shard {
 func (sh *shard) visit(visitID string) *visit {
 	v := sh.visits[visitID]
 	if v == nil {
-		v = &visit{}
-		sh.visits[strings.Clone(visitID)] = v // the ID may pin a whole request
+		v = &visit{id: strings.Clone(visitID)} // the ID may pin a whole request
+		sh.visits[v.id] = v
 		sh.visitPeak = max(sh.visitPeak, len(sh.visits))
+		sh.recheck(v) // in case what it was made for does not happen
 	}
 	return v
 }
+
+// recheck has the next sweep forget v if it then has nothing left.
+func (sh *shard) recheck(v *visit) {
+	sh.cmu.Lock()
+	sh.check = append(sh.check, v)
+	sh.cmu.Unlock()
+	sh.wake()
+}
+
+// recheck has the next sweep forget v if it then has neither invitations
+// nor open streams.
+func (b *Broker) recheck(v *visit) { b.shard(v.id).recheck(v) }
 
 func (v *visit) live(id string) int {
 	return slices.IndexFunc(v.invs, func(inv *invitation) bool { return inv.id == id })
@@ -74,6 +99,7 @@ func (sh *shard) tomb(visitID, id string, now time.Time) (seq uint64, ok bool) {
 func (b *Broker) addTomb(sh *shard, visitID, id string, seq uint64, until, now time.Time) {
 	var buf [256]byte
 	b.tombs.Add(int64(sh.tombs.add(endedKey(buf[:0], visitID, id), until.UnixNano(), seq, b.tombsPerShard, now.UnixNano())))
+	b.wakeSweeper()
 }
 
 // known reports whether id of visitID is live or ended in the view.
@@ -149,6 +175,8 @@ func (b *Broker) applyEngage(ev *Event) {
 	inv.id, inv.pageID, inv.channels = cloneStrings(p.InteractionID, p.PageID, p.Channels)
 	inv.sentTo = inv.sent[:0]
 	v.invs = append(v.invs, inv)
+	sh.due.push(v, inv)
+	b.wakeSweeper()
 	b.held(inv)
 	for _, s := range v.subs {
 		if inv.pageID == "" || inv.pageID == s.pageID {
@@ -217,6 +245,10 @@ func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, 
 	inv := v.invs[i]
 	b.observeEnd(visitID, inv, ev)
 	v.invs = slices.Delete(v.invs, i, i+1)
+	sh.due.remove(inv)
+	if len(v.invs) == 0 {
+		sh.recheck(v)
+	}
 	b.freed(inv)
 	if len(inv.sentTo) > 0 {
 		frame := cancelFrame(inv.id, reason)
@@ -252,26 +284,30 @@ func pruneDead(v *visit) {
 	}
 }
 
-// sweep is what the broker's sweeper does every second: it ends
-// expired invitations, forgets tombstones past their TTL, closes streams
-// whose browser has gone, drops visits with nothing left, and gives back
-// the memory a flood of them took. A [MemoryBackend] is swept too. Tests
+// sweep is what the broker's sweeper does every second: it ends the
+// invitations whose time has come, forgets tombstones past their TTL and
+// visits with nothing left, and gives back the memory a flood of them
+// took. A [MemoryBackend] is swept too. Its work is what has come due,
+// or changed, since it last ran: it walks neither the visits nor the
+// streams. It reports whether anything is left that will come due; tests
 // with an injected clock call it.
-func (b *Broker) sweep() {
+func (b *Broker) sweep() (pending bool) {
 	now := b.now()
 	for i := range b.shards {
 		sh := &b.shards[i]
 		sh.mu.Lock()
-		for id, v := range sh.visits {
-			for _, s := range v.subs {
-				if c, ok := s.conn(); ok && peerClosed(c) {
-					b.drop(s)
-				}
-			}
+		for len(sh.due) > 0 && !now.Before(sh.due[0].inv.expiresAt) {
+			e := heap.Pop(&sh.due).(dueEntry)
+			b.expire(sh, e.v.id, e.v, now) // and v's other invitations due
+		}
+		sh.cmu.Lock()
+		check := sh.check
+		sh.check = nil
+		sh.cmu.Unlock()
+		for _, v := range check {
 			pruneDead(v)
-			b.expire(sh, id, v, now)
-			if len(v.invs) == 0 && len(v.subs) == 0 {
-				delete(sh.visits, id)
+			if len(v.invs) == 0 && len(v.subs) == 0 && sh.visits[v.id] == v {
+				delete(sh.visits, v.id)
 			}
 		}
 		if shrunk(len(sh.visits), sh.visitPeak) {
@@ -282,9 +318,11 @@ func (b *Broker) sweep() {
 			sh.visits, sh.visitPeak = visits, len(visits)
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
+		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0
 		sh.mu.Unlock()
 	}
-	if s, ok := b.backend.(sweeper); ok {
-		s.sweep()
+	if s, ok := b.backend.(sweeper); ok && s.sweep() {
+		pending = true
 	}
+	return pending
 }
