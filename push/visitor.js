@@ -72,7 +72,11 @@
   var script = document.currentScript;
   var scriptBase = script && script.src ? script.src.replace(/\/visitor\.js(\?.*)?$/, "") : "/notification";
 
-  var LABELS = { chat: "Chat now", callback: "Call me back" };
+  // No prototype: a channel named "constructor" or "__proto__" is a channel
+  // like any other, not one of Object's properties.
+  var LABELS = Object.create(null);
+  LABELS.chat = "Chat now";
+  LABELS.callback = "Call me back";
 
   function injectStyle() {
     if (document.getElementById("gwe-style")) return;

@@ -253,6 +253,27 @@ func TestBrowser(t *testing.T) {
 		wantLogged(t, ctx, "toString: rejected by you")
 	})
 
+	stage("channels and interactionIDs that name Object properties render as themselves", func(t *testing.T) {
+		for _, id := range []string{"__proto__", "constructor", "hasOwnProperty"} {
+			post(t, srv.URL, "/server/data/gateway/engage", "ixnProfile",
+				`{"interactionID":"`+id+`","visitID":"`+visitID+`","channels":["constructor","__proto__"]}`)
+			do(t, ctx, "invitation "+id+" not shown", chromedp.WaitVisible(sel(id)))
+			labels, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+				`[...document.querySelectorAll('`+sel(id)+` button[data-gwe-channel]')].map(b => b.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"constructor", "__proto__"}, labels); diff != "" {
+				t.Errorf("%s: channel buttons (-want +got):\n%s", id, diff)
+			}
+			do(t, ctx, "decline "+id,
+				chromedp.Click(sel(id)+` button[data-gwe-decline]`),
+				chromedp.WaitNotPresent(sel(id)),
+			)
+			wantDisposition(t, dispositions, push.Disposition{VisitID: visitID, InteractionID: id, Result: "rejected"})
+		}
+	})
+
 	stage("an invitation left unanswered times out on the page", func(t *testing.T) {
 		// The broker's clock runs 2 s behind: the page's timer ends the
 		// invitation 2 s before the broker would.
