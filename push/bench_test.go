@@ -111,12 +111,14 @@ func serveForBenchmark(kind string) {
 }
 
 // bareHandler is the baseline: a plain net/http streaming handler that
-// holds its stream open and, if hb is set, writes a heartbeat comment on
-// a ticker of its own, as such handlers do.
+// sends what the broker sends first (a retry field), holds its stream open
+// and, if hb is set, writes a heartbeat comment on a ticker of its own, as
+// such handlers do.
 func bareHandler(hb time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "retry: 2000\n\n")
 		rc := http.NewResponseController(w)
 		rc.Flush()
 		var beat <-chan time.Time
