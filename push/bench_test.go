@@ -2,7 +2,10 @@ package push_test
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +15,10 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,110 +26,349 @@ import (
 	"github.com/engagekit/gateway/push"
 )
 
-// idleSubscribers is how many idle streams the benchmarks hold open (the
-// machine allows 20,000 open files per process; each stream takes two).
+// The benchmarks of this file measure streams over loopback with the
+// server in a child process (the test binary again, see serveForBenchmark),
+// so that what they measure is the server side alone, beside a bare
+// net/http streaming handler served the same way: the baseline. The
+// machine allows 20,000 open files per process; each process holds one
+// end of each stream.
+
+// idleSubscribers is how many idle streams the benchmarks hold open.
 const idleSubscribers = 5000
 
-// openIdle opens n event streams on srv, reads each one's response head,
-// and leaves them open and unread, as idle browsers leave them.
-func openIdle(b *testing.B, addr string, n int, path func(i int) string) []net.Conn {
-	b.Helper()
-	conns := make([]net.Conn, 0, n)
-	buf := make([]byte, 512)
-	for i := range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatalf("dial %d: %v", i, err)
-		}
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", path(i))
-		if _, err := c.Read(buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 200") {
-			b.Fatalf("subscribe %d: %v %q", i, err, buf)
-		}
-		conns = append(conns, c)
+// Environment of a child server.
+const (
+	benchServerEnv    = "PUSH_BENCH_SERVER"    // Bare, Broker or Probe: TestMain serves when it is set
+	benchTransportEnv = "PUSH_BENCH_TRANSPORT" // http (the default), tls (HTTP/1.1) or h2
+	benchHeartbeatEnv = "PUSH_BENCH_HEARTBEAT" // a duration; empty or 0: none
+)
+
+// heartbeatOff is the broker's Heartbeat when the benchmarks turn
+// heartbeats off: the broker has no switch, and a day is never reached.
+const heartbeatOff = 24 * time.Hour
+
+// serveForBenchmark serves, on a loopback port it prints, either the broker
+// or a bare streaming handler (kind), over the transport the environment
+// names (or, for kind Probe, runs probeEngages), and
+//
+//	/memory   the process's heap and stack bytes in use after GC, its
+//	          live objects' and stacks' bytes, and its RSS
+//	/cpu      the process's CPU time so far, in nanoseconds
+//
+// and, for the broker, the gateway's engage endpoint, /engagetimes (the
+// engage handler's times since the last call), /stats (the open streams)
+// and /seed?n=N (engages an invitation for visits storm-0 to storm-N-1). It runs until its standard input closes.
+func serveForBenchmark(kind string) {
+	if kind == "Probe" {
+		probeEngages(os.Getenv(benchProbeEnv))
+		return
 	}
-	return conns
+	hb, _ := time.ParseDuration(os.Getenv(benchHeartbeatEnv))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/memory", func(w http.ResponseWriter, r *http.Request) {
+		inUse, objects := memoryInUse()
+		fmt.Fprint(w, inUse, " ", objects, " ", rssBytes())
+	})
+	mux.HandleFunc("/cpu", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, int64(processCPU())) })
+	if kind == "Broker" {
+		br := push.NewBroker(&push.Options{
+			MaxSubscribers:      50_000,
+			MaxStreamsPerClient: 50_000, // every benchmark stream comes from 127.0.0.1
+			Heartbeat:           cmp.Or(hb, heartbeatOff),
+			DefaultExpiry:       30 * time.Minute,
+		})
+		mux.Handle("/notification/", br)
+		engageTimes := &handlerTimes{}
+		mux.Handle("/server/data/gateway/", engageTimes.wrap(gateway.NewHandler(br, nil)))
+		mux.Handle("/engagetimes", engageTimes)
+		mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, br.Stats().Subscribers) })
+		mux.HandleFunc("/seed", func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			for i := range n {
+				p := &gateway.Profile{InteractionID: fmt.Sprint("i-", i), VisitID: fmt.Sprint("storm-", i), Channels: []string{"chat"}}
+				if err := br.Engage(r.Context(), p); err != nil {
+					http.Error(w, err.Error(), 500)
+					return
+				}
+			}
+		})
+	} else {
+		mux.Handle("/notification/", bareHandler(hb))
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	switch os.Getenv(benchTransportEnv) {
+	case "tls":
+		srv.EnableHTTP2 = false
+		srv.StartTLS()
+	case "h2":
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	default:
+		srv.Start()
+	}
+	fmt.Println(srv.Listener.Addr())
+	io.Copy(io.Discard, os.Stdin) // the parent closing stdin ends us
+	os.Exit(0)
+}
+
+// bareHandler is the baseline: a plain net/http streaming handler that
+// sends what the broker sends first (a retry field), holds its stream open
+// and, if hb is set, writes a heartbeat comment on a ticker of its own, as
+// such handlers do.
+func bareHandler(hb time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "retry: 2000\n\n")
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		var beat <-chan time.Time
+		if hb > 0 {
+			t := time.NewTicker(hb)
+			defer t.Stop()
+			beat = t.C
+		}
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-beat:
+				io.WriteString(w, ": heartbeat\n\n")
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
 }
 
 // liveBytes is the process's heap and stack memory in use, after GC.
 func liveBytes() uint64 {
+	inUse, _ := memoryInUse()
+	return inUse
+}
+
+// memoryInUse returns the process's heap and stack memory in use after GC
+// (the spans, as the runtime holds them), and the bytes of its live
+// objects and stacks: the difference is what the spans' free slots take.
+func memoryInUse() (inUse, objects uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse + ms.StackInuse, ms.HeapAlloc + ms.StackInuse
 }
 
-// benchServerEnv makes the test binary a stream server: TestMain calls
-// serveForBenchmark when it is set.
-const benchServerEnv = "PUSH_BENCH_SERVER"
-
-// serveForBenchmark serves, on a loopback port it prints, either the broker
-// or a bare streaming handler (kind), and /memory, which answers the
-// process's live heap and stack bytes. It runs in a child process so that
-// what it measures is the server side alone.
-func serveForBenchmark(kind string) {
-	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
-		<-r.Context().Done()
-	})
-	if kind == "Broker" {
-		h = push.NewBroker(&push.Options{MaxSubscribers: 2 * idleSubscribers, MaxStreamsPerClient: 2 * idleSubscribers})
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/notification/", h)
-	mux.HandleFunc("/memory", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, liveBytes()) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// rssBytes is the process's resident set, where /proc tells it, else 0.
+func rssBytes() uint64 {
+	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		panic(err)
+		return 0
 	}
-	fmt.Println(ln.Addr())
-	go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }() // the parent closing stdin ends us
-	http.Serve(ln, mux)
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
+
+// child is a stream server in a child process.
+type child struct {
+	cmd       *exec.Cmd
+	stdin     io.WriteCloser
+	addr      string
+	transport string
+	client    *http.Client // for its endpoints
+}
+
+func startChild(tb testing.TB, kind, transport string, hb time.Duration) *child {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"="+kind, benchTransportEnv+"="+transport, benchHeartbeatEnv+"="+hb.String())
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, transport: transport}
+	tb.Cleanup(c.stop)
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.addr = strings.TrimSpace(addr)
+	c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return c
+}
+
+func (c *child) stop() {
+	c.stdin.Close()
+	c.cmd.Wait()
+}
+
+func (c *child) url(path string) string {
+	if c.transport == "http" {
+		return "http://" + c.addr + path
+	}
+	return "https://" + c.addr + path
+}
+
+// get returns the body of one of the child's endpoints.
+func (c *child) get(tb testing.TB, path string) string {
+	tb.Helper()
+	resp, err := c.client.Get(c.url(path))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		tb.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// memory returns the child's heap and stack bytes in use, its live
+// objects' and stacks' bytes, and its RSS.
+func (c *child) memory(tb testing.TB) (inUse, objects, rss uint64) {
+	fmt.Sscan(c.get(tb, "/memory"), &inUse, &objects, &rss)
+	return inUse, objects, rss
+}
+
+func (c *child) cpu(tb testing.TB) time.Duration {
+	n, _ := strconv.ParseInt(c.get(tb, "/cpu"), 10, 64)
+	return time.Duration(n)
+}
+
+// sources hands out loopback source addresses, one per batch of
+// connections, so that batches do not compete for ephemeral ports, nor
+// with the TIME_WAIT of earlier ones, of this run or of another: each run
+// starts at a random one.
+var sources = func() *atomic.Uint32 {
+	var n atomic.Uint32
+	n.Store(uint32(time.Now().UnixNano()))
+	return &n
+}()
+
+// dialer returns a dialer from a fresh loopback source address, where the
+// system has them (Linux: all of 127.0.0.0/8), else from any.
+func dialer() *net.Dialer {
+	n := sources.Add(1)
+	local := &net.TCPAddr{IP: net.IPv4(127, 1+byte(n>>16)%254, byte(n>>8), 1+byte(n)%254)}
+	if l, err := net.ListenTCP("tcp", local); err != nil {
+		return &net.Dialer{}
+	} else {
+		l.Close()
+	}
+	return &net.Dialer{LocalAddr: local}
+}
+
+// openStreams opens n idle event streams on c, over its transport, each
+// read up to the end of its response head and left open and unread, as
+// idle browsers leave them. Over h2, perConn streams share a connection
+// (1: a connection each). It returns a func that closes them all.
+func openStreams(tb testing.TB, c *child, n, perConn int, path func(i int) string) (closeAll func()) {
+	tb.Helper()
+	d := dialer()
+	var closers []func()
+	closeAll = func() {
+		for _, f := range closers {
+			f()
+		}
+		closers = nil
+	}
+	if c.transport == "h2" {
+		var tr *http.Transport
+		for i := range n {
+			if i%perConn == 0 {
+				tr = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true, DialContext: d.DialContext}
+				closers = append(closers, tr.CloseIdleConnections)
+			}
+			resp, err := (&http.Client{Transport: tr}).Get(c.url(path(i)))
+			if err != nil {
+				closeAll()
+				tb.Fatalf("subscribe %d: %v", i, err)
+			}
+			if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+				closeAll()
+				tb.Fatalf("subscribe %d: %s %s", i, resp.Proto, resp.Status)
+			}
+			closers = append(closers, func() { resp.Body.Close() })
+		}
+		return closeAll
+	}
+	buf := make([]byte, 1024)
+	for i := range n {
+		conn, err := d.Dial("tcp", c.addr)
+		if err != nil {
+			closeAll()
+			tb.Fatalf("dial %d: %v", i, err)
+		}
+		tcp := conn.(*net.TCPConn)
+		closers = append(closers, func() { tcp.SetLinger(0); tcp.Close() }) // no TIME_WAIT
+		if c.transport == "tls" {
+			conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", path(i))
+		head := buf[:0]
+		for !bytes.Contains(head, []byte("\r\n\r\n")) {
+			m, err := conn.Read(buf[len(head):cap(buf)])
+			if err != nil {
+				closeAll()
+				tb.Fatalf("subscribe %d: %v %q", i, err, head)
+			}
+			head = buf[:len(head)+m]
+		}
+		if !bytes.HasPrefix(head, []byte("HTTP/1.1 200")) {
+			closeAll()
+			tb.Fatalf("subscribe %d: %q", i, head)
+		}
+	}
+	return closeAll
+}
+
+func idlePath(i int) string { return fmt.Sprint("/notification/idle-", i) }
 
 // BenchmarkIdleSubscriberMemory measures the server-side memory of one idle
-// event stream over loopback: on the broker, and on a bare net/http handler
-// that only holds its stream open, the baseline. The server runs in a child
-// process, so the client ends of the connections are not counted. Run it
-// with -benchtime=1x: the figure comes from the setup, not the loop.
+// event stream over loopback, on the broker and on the bare handler, over
+// plain HTTP/1.1, TLS HTTP/1.1 and HTTP/2 (a connection per stream, and 100
+// streams per connection as a browser's tabs share one): the Go heap and
+// stacks in use after GC (KiB/subscriber), the live objects and stacks
+// alone, and the RSS. Run it with -benchtime=1x: the figures come from the
+// setup, not the loop.
 func BenchmarkIdleSubscriberMemory(b *testing.B) {
-	for _, kind := range []string{"Bare", "Broker"} {
-		b.Run(kind, func(b *testing.B) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), benchServerEnv+"="+kind)
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { stdin.Close(); cmd.Wait() }()
-			addr, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			addr = strings.TrimSpace(addr)
-			memory := func() uint64 {
-				resp, err := http.Get("http://" + addr + "/memory")
-				if err != nil {
-					b.Fatal(err)
+	for _, tr := range []struct {
+		name, transport string
+		n, perConn      int
+	}{
+		{"HTTP1", "http", idleSubscribers, 1},
+		{"TLS", "tls", 3000, 1},
+		{"HTTP2", "h2", 3000, 1},
+		{"HTTP2-shared", "h2", 3000, 100},
+	} {
+		for _, kind := range []string{"Bare", "Broker"} {
+			b.Run(tr.name+"/"+kind, func(b *testing.B) {
+				c := startChild(b, kind, tr.transport, 15*time.Second)
+				inUse0, objects0, rss0 := c.memory(b)
+				closeAll := openStreams(b, c, tr.n, tr.perConn, idlePath)
+				defer closeAll()
+				time.Sleep(time.Second) // the streams' first writes settle
+				inUse1, objects1, rss1 := c.memory(b)
+				for b.Loop() {
 				}
-				defer resp.Body.Close()
-				var n uint64
-				fmt.Fscan(resp.Body, &n)
-				return n
-			}
-			before := memory()
-			conns := openIdle(b, addr, idleSubscribers, func(i int) string { return fmt.Sprint("/notification/idle-", i) })
-			after := memory()
-			for b.Loop() {
-			}
-			b.ReportMetric(float64(after-before)/idleSubscribers/1024, "KiB/subscriber")
-			for _, c := range conns {
-				c.Close()
-			}
-		})
+				perStream := func(before, after uint64) float64 {
+					return float64(int64(after)-int64(before)) / float64(tr.n) / 1024
+				}
+				b.ReportMetric(perStream(inUse0, inUse1), "KiB/subscriber")
+				b.ReportMetric(perStream(objects0, objects1), "objects-KiB/subscriber")
+				if rss0 > 0 {
+					b.ReportMetric(perStream(rss0, rss1), "RSS-KiB/subscriber")
+				}
+			})
+		}
 	}
 }
 
@@ -134,12 +379,25 @@ func BenchmarkDelivery(b *testing.B) {
 	defer br.Shutdown(context.Background())
 	srv := httptest.NewServer(br)
 	defer srv.Close()
-	idle := openIdle(b, srv.Listener.Addr().String(), idleSubscribers, func(i int) string { return fmt.Sprint("/notification/idle-", i) })
+	d := dialer()
+	idle := make([]net.Conn, 0, idleSubscribers)
 	defer func() {
 		for _, c := range idle {
 			c.Close()
 		}
 	}()
+	buf := make([]byte, 512)
+	for i := range idleSubscribers {
+		c, err := d.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			b.Fatalf("dial %d: %v", i, err)
+		}
+		idle = append(idle, c)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", idlePath(i))
+		if _, err := c.Read(buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 200") {
+			b.Fatalf("subscribe %d: %v %q", i, err, buf)
+		}
+	}
 
 	resp, err := srv.Client().Get(srv.URL + "/notification/active")
 	if err != nil {
@@ -177,6 +435,307 @@ func BenchmarkDelivery(b *testing.B) {
 		readEvent("event: cancel")
 	}
 	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// envInt is the integer the environment variable name holds, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkIdleCPU measures the CPU a server burns while its streams are
+// idle: 5,000 and 15,000 streams over loopback, heartbeats every 15 s and
+// off, on the broker and on the bare handler (a goroutine and, with
+// heartbeats, a ticker per stream). It reports the server process's CPU
+// over PUSH_BENCH_WINDOW seconds (default 30, two heartbeat intervals) as
+// a percentage of one core. Run it with -benchtime=1x.
+func BenchmarkIdleCPU(b *testing.B) {
+	window := time.Duration(envInt("PUSH_BENCH_WINDOW", 30)) * time.Second
+	for _, n := range []int{5000, 15000} {
+		for _, hb := range []struct {
+			name string
+			d    time.Duration
+		}{{"heartbeat=15s", 15 * time.Second}, {"heartbeat=off", 0}} {
+			for _, kind := range []string{"Bare", "Broker"} {
+				b.Run(fmt.Sprintf("streams=%d/%s/%s", n, hb.name, kind), func(b *testing.B) {
+					c := startChild(b, kind, "http", hb.d)
+					closeAll := openStreams(b, c, n, 1, idlePath)
+					defer closeAll()
+					time.Sleep(3 * time.Second) // past the opening's garbage collections
+					before := c.cpu(b)
+					time.Sleep(window)
+					used := c.cpu(b) - before
+					for b.Loop() {
+					}
+					b.ReportMetric(100*used.Seconds()/window.Seconds(), "%CPU")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkReconnectStorm drops every stream of an instance at once, as a
+// deploy or a proxy's restart does, and measures how long it takes all of
+// them to be open again with their pending invitations, and the latency of
+// engage requests meanwhile. The server, in a child process, holds
+// PUSH_BENCH_STORM streams (default 15,000), each of a visit with a live
+// invitation; the clients, in this process, close them all (FIN), then
+// reconnect, each until it has read its invitation again: all at once, as
+// EventSources do when their streams end together, or spread evenly over
+// 2 s, as a jittered retry would. Meanwhile a process of its own sends an
+// engage request for a new visit every 2 ms, over a connection opened
+// before the storm (see probeEngages), from the first close until the last
+// stream has its invitation: the benchmark reports its latency as that
+// client sees it, and the handler's own time in the server. Run it with
+// -benchtime=1x.
+func BenchmarkReconnectStorm(b *testing.B) {
+	n := envInt("PUSH_BENCH_STORM", 15000)
+	for _, spread := range []time.Duration{0, 2 * time.Second} {
+		b.Run(fmt.Sprint("spread=", spread), func(b *testing.B) { reconnectStorm(b, n, spread) })
+	}
+}
+
+func reconnectStorm(b *testing.B, n int, spread time.Duration) {
+	c := startChild(b, "Broker", "http", 15*time.Second)
+	c.get(b, fmt.Sprint("/seed?n=", n))
+
+	// subscribe opens visit i's stream from d and reads it until its
+	// invitation; it returns the connection.
+	subscribe := func(d *net.Dialer, i int) (net.Conn, error) {
+		var conn net.Conn
+		var err error
+		for range 20 { // EventSource retries a refused connection too
+			if conn, err = d.Dial("tcp", c.addr); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(conn, "GET /notification/storm-%d HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", i)
+		want := fmt.Sprintf("\nid: i-%d\n", i)
+		var got []byte
+		buf := make([]byte, 512)
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		for !bytes.Contains(got, []byte(want)) {
+			m, err := conn.Read(buf)
+			if err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("stream %d: %v after %q", i, err, got)
+			}
+			got = append(got, buf[:m]...)
+		}
+		conn.SetReadDeadline(time.Time{})
+		return conn, nil
+	}
+	conns := make([]net.Conn, n)
+	defer func() {
+		for _, conn := range conns {
+			if conn != nil {
+				conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}
+		}
+	}()
+	d := dialer()
+	for i := range n {
+		conn, err := subscribe(d, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = conn
+	}
+	if got := c.get(b, "/stats"); got != strconv.Itoa(n) {
+		b.Fatalf("%s streams open, want %d", got, n)
+	}
+
+	// The engage requests come from a process of their own, so that the
+	// clients' work does not delay them here.
+	probe := startProbe(b, c.addr)
+	c.get(b, "/engagetimes") // from now on
+
+	start := time.Now()
+	for _, conn := range conns {
+		conn.Close()
+	}
+	d = dialer() // the old ports are in TIME_WAIT
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	reopened := make([]time.Duration, n)
+	for i := range n {
+		wg.Go(func() {
+			time.Sleep(spread * time.Duration(i) / time.Duration(n))
+			conn, err := subscribe(d, i)
+			reopened[i] = time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			conns[i] = conn
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	var client [5]float64 // p50, p99 and max, in ms; engages, failures
+	fmt.Sscan(probe.finish(b), &client[0], &client[1], &client[2], &client[3], &client[4])
+	var server [3]float64 // the handler's p50, p99 and max, in ms
+	fmt.Sscan(c.get(b, "/engagetimes"), &server[0], &server[1], &server[2])
+	if len(errs) > 0 {
+		b.Fatalf("%d streams not re-established, the first: %v", len(errs), errs[0])
+	}
+	for b.Loop() {
+	}
+	slices.Sort(reopened)
+	b.ReportMetric(reopened[n/2].Seconds(), "s-half-reopened")
+	b.ReportMetric(reopened[n*99/100].Seconds(), "s-99%-reopened")
+	b.ReportMetric(reopened[n-1].Seconds(), "s-all-reopened")
+	b.ReportMetric(client[0], "engage-p50-ms")
+	b.ReportMetric(client[1], "engage-p99-ms")
+	b.ReportMetric(client[2], "engage-max-ms")
+	b.ReportMetric(client[3], "engages")
+	b.ReportMetric(client[4], "engages-failed")
+	b.ReportMetric(server[1], "handler-p99-ms")
+	b.ReportMetric(server[2], "handler-max-ms")
+}
+
+// prober is a child process that sends engage requests (see
+// probeEngages).
+type prober struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// startProbe starts a prober of the broker at addr and waits until its
+// connection is open.
+func startProbe(tb testing.TB, addr string) *prober {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"=Probe", benchProbeEnv+"="+addr)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &prober{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	if line, err := p.out.ReadString('\n'); line != "ready\n" {
+		tb.Fatalf("prober: %q %v", line, err)
+	}
+	return p
+}
+
+// finish stops the prober and returns its summary.
+func (p *prober) finish(tb testing.TB) string {
+	p.stdin.Close()
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		tb.Fatalf("prober: %v", err)
+	}
+	return line
+}
+
+// benchProbeEnv names the broker a prober engages on.
+const benchProbeEnv = "PUSH_BENCH_PROBE"
+
+// probeEngages sends an engage request for a new visit to the broker at
+// addr every 2 ms, over one connection, as a strategy server keeps one (a
+// new connection would queue behind the browsers' in the listen backlog),
+// until its standard input closes. It prints "ready" once its connection
+// is open, and at the end the p50, p99 and maximum latency in ms, the
+// count of engages and of failures.
+func probeEngages(addr string) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	r := bufio.NewReader(conn)
+	engage := func(i int) (time.Duration, error) {
+		body := fmt.Sprintf(`{"interactionID":"p-%d","visitID":"probe-%d","channels":["chat"]}`, i, i)
+		req, _ := http.NewRequest("POST", "http://"+addr+"/server/data/gateway/engage", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		if err := req.Write(conn); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(r, req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("engage: %s", resp.Status)
+		}
+		return time.Since(start), nil
+	}
+	if _, err := engage(-1); err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	stop := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(stop) }()
+	var lat []time.Duration
+	failed := 0
+	t := time.NewTicker(2 * time.Millisecond)
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			slices.Sort(lat)
+			if len(lat) == 0 {
+				lat = []time.Duration{0}
+			}
+			fmt.Println(ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]), len(lat), failed)
+			os.Exit(0)
+		case <-t.C:
+		}
+		if d, err := engage(i); err != nil {
+			failed++
+		} else {
+			lat = append(lat, d)
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// handlerTimes records how long a handler takes.
+type handlerTimes struct {
+	mu    sync.Mutex
+	times []time.Duration
+}
+
+func (h *handlerTimes) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		d := time.Since(start)
+		h.mu.Lock()
+		h.times = append(h.times, d)
+		h.mu.Unlock()
+	})
+}
+
+// ServeHTTP answers the p50, p99 and maximum of the times recorded, in
+// milliseconds, and forgets them.
+func (h *handlerTimes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	t := h.times
+	h.times = nil
+	h.mu.Unlock()
+	if len(t) == 0 {
+		fmt.Fprint(w, "0 0 0")
+		return
+	}
+	slices.Sort(t)
+	fmt.Fprint(w, ms(t[len(t)/2]), " ", ms(t[len(t)*99/100]), " ", ms(t[len(t)-1]))
 }

@@ -174,7 +174,7 @@ func TestVanishedClientIsFreedAtOnce(t *testing.T) {
 			if took[2] > freeWithin || took[4] > time.Second {
 				t.Errorf("freed after %v, want a median within %v", took, freeWithin)
 			}
-			t.Logf("freed after %v", took)
+			t.Logf("%s: freed after %v", w.name, took)
 		})
 	}
 }
