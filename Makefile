@@ -18,10 +18,12 @@ lint:
 
 ## bench: every benchmark, with its baseline, in one run per module
 bench:
-	$(GO) test -run '^$$' -bench Engage -benchmem -count 3 .
+	$(GO) test -run '^$$' -bench Engage -benchmem -count 5 .
 	$(GO) test -run '^$$' -bench IdleSubscriberMemory -benchtime 1x ./push
-	$(GO) test -run '^$$' -bench Delivery -benchtime 3s ./push
+	$(GO) test -run '^$$' -bench 'Delivery$$' -benchtime 3s ./push
 	cd natsfanout && $(GO) test -run '^$$' -bench CrossInstance -benchtime 5s .
+	cd redisfanout && $(GO) test -run '^$$' -bench CrossInstance -benchtime 5s .
+	cd otelgateway && $(GO) test -run '^$$' -bench Engage -benchmem -count 3 .
 
 ## loadtest: the handler against a bare handler over loopback with wrk
 loadtest:
@@ -36,7 +38,7 @@ fuzz:
 demo:
 	$(GO) run ./examples/demo $(ARGS)
 
-## cluster: the demo as two instances joined by an embedded NATS server; flags in ARGS, e.g. ARGS='-nats nats://host:4222'
+## cluster: the demo as two instances joined by an embedded NATS server (ARGS='-backend redis' for Redis); flags in ARGS, e.g. ARGS='-nats nats://host:4222'
 cluster:
 	$(GO) run ./examples/cluster $(ARGS)
 
