@@ -10,28 +10,34 @@ import (
 
 // RunNotifier runs the Notifier suite of package gatewaytest against
 // brokers that share the backends newCluster makes: two brokers, each
-// behind its own server as in [Run], with the visitor's page on the
-// second. The notifier is the first broker called directly, then a
-// [gateway.Client] talking to the first broker's engage API, so that what
+// behind its own server as in [Run], with the visitor's page on the first
+// or on the second. The notifier is the first broker called directly, then
+// a [gateway.Client] talking to the first broker's engage API, so that what
 // the suite checks (idempotent cancel, cancel before engage, the context
-// honoured, no pointer kept) holds across instances and over HTTP.
+// honoured, no pointer kept) holds on one instance and across instances,
+// directly and over HTTP.
 //
 // newCluster is called once per notifier, with n = 2, from the subtest's
 // goroutine; the suite's checks share that cluster, each with visits of
 // its own.
 func RunNotifier(t *testing.T, newCluster func(t *testing.T, n int) *Cluster) {
+	broker := func(_ *testing.T, in *instance) gateway.Notifier { return in.broker }
+	client := func(t *testing.T, in *instance) gateway.Notifier {
+		c, err := gateway.NewClient(in.srv.URL, &gateway.ClientOptions{HTTPClient: in.srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	for _, tc := range []struct {
 		name     string
 		notifier func(t *testing.T, in *instance) gateway.Notifier
+		page     int // the instance the visitor's page is on
 	}{
-		{"a Broker, the page on another instance", func(_ *testing.T, in *instance) gateway.Notifier { return in.broker }},
-		{"a Client talking to one instance, the page on another", func(t *testing.T, in *instance) gateway.Notifier {
-			c, err := gateway.NewClient(in.srv.URL, &gateway.ClientOptions{HTTPClient: in.srv.Client()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}},
+		{"a Broker, the page on the same instance", broker, 0},
+		{"a Broker, the page on another instance", broker, 1},
+		{"a Client talking to one instance, the page on the same", client, 0},
+		{"a Client talking to one instance, the page on another", client, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, in := start(t, newCluster, 2, strict)
@@ -40,7 +46,7 @@ func RunNotifier(t *testing.T, newCluster func(t *testing.T, n int) *Cluster) {
 				return &gatewaytest.Harness{
 					Notifier: n,
 					Watch: func(t *testing.T, visitID string) <-chan gatewaytest.Delivery {
-						return deliveries(in[1].subscribe(t, visitID, "", ""))
+						return deliveries(in[tc.page].subscribe(t, visitID, "", ""))
 					},
 					Wait: wait,
 				}
