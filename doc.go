@@ -67,8 +67,9 @@
 // answers 200 only once the notifier has accepted it. Hosts write their own,
 // adapt functions with [Funcs], chain several with [Chain], or use one of
 // ours: [Discard]; package push, which delivers to browsers over Server-Sent
-// Events; [Client], which relays to another GWE-compatible server; and the
-// natsfanout module, which spreads events across gateway instances over NATS.
+// Events, on one instance or, on a shared backend (the natsfanout and
+// redisfanout modules), across many; and [Client], which relays to another
+// GWE-compatible server.
 //
 // # Validation
 //
