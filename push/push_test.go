@@ -610,29 +610,6 @@ func TestHTTP2Stream(t *testing.T) {
 	eventually(t, "the HTTP/2 stream is forgotten", func() bool { return b.Stats().Subscribers == 0 })
 }
 
-// TestHTTP2IdleStreamOutlivesWriteTimeout: a write deadline armed for one
-// write must not stay armed, or HTTP/2 resets every stream that stays idle
-// longer than WriteTimeout (with the defaults, 10 s, before the 15 s
-// heartbeat could keep it alive).
-func TestHTTP2IdleStreamOutlivesWriteTimeout(t *testing.T) {
-	t.Parallel()
-	b := push.NewBroker(&push.Options{WriteTimeout: 200 * time.Millisecond, Heartbeat: time.Hour})
-	srv := httptest.NewUnstartedServer(b)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(func() {
-		b.Shutdown(context.Background())
-		srv.Close()
-	})
-	e := &env{b: b, srv: srv}
-	s := e.subscribe(t, "/notification/v-1", nil)
-	time.Sleep(4 * 200 * time.Millisecond) // idle past the write deadline
-	if err := b.Engage(context.Background(), &gateway.Profile{InteractionID: "i-1", VisitID: "v-1", Channels: []string{"chat"}}); err != nil {
-		t.Fatal(err)
-	}
-	wantEngage(t, s.next(t), "i-1")
-}
-
 // TestShutdownRacingSubscribes opens streams while Shutdown runs: every
 // stream that was opened is closed by the time Shutdown returns, and the
 // goroutine check in TestMain finds none left.
