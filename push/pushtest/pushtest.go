@@ -329,8 +329,10 @@ func expiry(t *testing.T, nc func(*testing.T, int) *Cluster) {
 func formHoldsTheVisit(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	_, in := start(t, nc, 2, strict)
 	page := in[1].subscribe(t, "v-1", "", "")
+	onA := in[0].subscribe(t, "v-1", "", "")
 	in[0].mustEngage(t, "v-1", "i-1")
 	page.wantEngage(t, "i-1")
+	onA.wantEngage(t, "i-1") // A has it too
 	if r := in[0].answer(t, "v-1", `{"interactionID":"i-1","result":"submitted"}`); r.status != http.StatusBadRequest || r.code != "VALIDATION" {
 		t.Errorf("submitted before the invitation is answered: %v, want 400 VALIDATION", r)
 	}
@@ -371,8 +373,10 @@ func formHoldsTheVisit(t *testing.T, nc func(*testing.T, int) *Cluster) {
 func cancelFreesTheForm(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	_, in := start(t, nc, 2, strict)
 	page := in[0].subscribe(t, "v-1", "", "")
+	other := in[1].subscribe(t, "v-1", "", "")
 	in[0].mustEngage(t, "v-1", "i-1")
 	page.wantEngage(t, "i-1")
+	other.wantEngage(t, "i-1") // B has it: the page there answers
 	if r := in[1].answer(t, "v-1", `{"interactionID":"i-1","result":"accepted","channel":"callback"}`); r.status != http.StatusOK {
 		t.Fatalf("accept on B: %v", r)
 	}
