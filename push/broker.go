@@ -139,8 +139,10 @@ type Options struct {
 	// submitted (the disposition result "submitted", contract §6.6), the
 	// accepted interaction is cancelled, or the time runs out. It is GWE's
 	// registrationFormExpirationTime. Zero means 120 s, its default;
-	// NewBroker panics outside GWE's range, 10 s to 30 minutes. Lenient
-	// mode claims nothing, so there it has no effect.
+	// NewBroker panics outside GWE's range, 10 s to 30 minutes. The open
+	// forms a broker remembers are bounded as its tombstones are
+	// (MaxTombstones). Lenient mode claims nothing, so there it has no
+	// effect.
 	RegistrationFormExpiry time.Duration
 	// Heartbeat is the interval of the comment lines that keep idle streams
 	// open through proxies. Zero means 15 s.

@@ -288,8 +288,8 @@ func pruneDead(v *visit) {
 }
 
 // sweep is what the broker's sweeper does every second: it ends the
-// invitations whose time has come, forgets tombstones past their TTL and
-// visits with nothing left, and gives back the memory a flood of them
+// invitations whose time has come, forgets tombstones past their TTL,
+// forms that ran out and visits with nothing left, and gives back the memory a flood of them
 // took. A [MemoryBackend] is swept too. Its work is what has come due,
 // or changed, since it last ran: it walks neither the visits nor the
 // streams. It reports whether anything is left that will come due; tests
