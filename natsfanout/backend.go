@@ -67,6 +67,7 @@ type Backend struct {
 	nc            *nats.Conn
 	js            jetstream.JetStream
 	claims, ended jetstream.KeyValue
+	claimPrefix   string // the subject of a claim's key, less the key
 	subject       string
 	stream        string
 	configs       []jetstream.StreamConfig // the event stream and the two buckets' streams
@@ -131,6 +132,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 		timeout: cmp.Or(opts.Timeout, 2*time.Second),
 		logger:  opts.Logger,
 	}
+	b.claimPrefix = "$KV." + claimBucket + "." // ADR-8, as bucketConfig
 	b.configs = []jetstream.StreamConfig{
 		{
 			Name:       b.stream,
@@ -276,12 +278,15 @@ func keyTTL(ttl time.Duration) time.Duration {
 }
 
 // Claim implements [push.Backend]: an atomic create of the visit's key,
-// with a TTL; when the key exists, its value is the holder.
+// with a TTL; when the key exists, its value is the holder. A holder that
+// claims again writes its key anew with the new TTL, only at the revision
+// read.
 func (b *Backend) Claim(ctx context.Context, visitID, interactionID string, ttl time.Duration) (holder string, err error) {
 	key := claimKey(visitID)
 	err = b.do(ctx, func(ctx context.Context) error {
-		// A claim that lapses between the create and the read is tried
-		// again; three times in a row means something is very wrong.
+		// A claim that lapses or changes between the create and the read,
+		// or the read and the renewal, is tried again; three times in a
+		// row means something is very wrong.
 		for range 3 {
 			_, err := b.claims.Create(ctx, key, []byte(interactionID), jetstream.KeyTTL(keyTTL(ttl)))
 			if err == nil {
@@ -292,11 +297,20 @@ func (b *Backend) Claim(ctx context.Context, visitID, interactionID string, ttl 
 				return err
 			}
 			e, err := b.claims.Get(ctx, key)
-			if err == nil {
-				holder = string(e.Value())
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if holder = string(e.Value()); holder != interactionID {
 				return nil
 			}
-			if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			// KeyValue.Update takes no TTL: publish the revision
+			// ourselves, as Create does.
+			_, err = b.js.PublishMsg(ctx, &nats.Msg{Subject: b.claimPrefix + key, Data: e.Value()},
+				jetstream.WithExpectLastSequencePerSubject(e.Revision()), jetstream.WithMsgTTL(keyTTL(ttl)))
+			if !conflict(err) {
 				return err
 			}
 		}

@@ -39,6 +39,9 @@ type Backend interface {
 	// one wins. It returns the holder after the call, which is interactionID
 	// when the claim is (now, or already) its own. A claim lapses after its
 	// ttl (at a resolution of at most one second), or when it is released.
+	// A holder that claims again sets its ttl anew, from now: the broker
+	// keeps an accepted invitation's claim this way while the visitor's
+	// form is open ([Options.RegistrationFormExpiry]).
 	Claim(ctx context.Context, visitID, interactionID string, ttl time.Duration) (holder string, err error)
 
 	// Release drops visitID's claim if interactionID holds it, and does

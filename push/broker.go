@@ -23,7 +23,9 @@
 // invitation: an engage for another interactionID meanwhile is refused with
 // [gateway.ErrEngagementInProgress], which the handler answers 400
 // ENGAGEMENT_IN_PROGRESS. An answered invitation is no longer live, and the
-// other pages of the visit are told to hide it.
+// other pages of the visit are told to hide it; in strict mode an accepted
+// one keeps the visit engaged while the visitor's form is open, until the
+// page reports it submitted or [Options.RegistrationFormExpiry] runs out.
 //
 // # Many instances
 //
@@ -35,8 +37,8 @@
 // every broker that listens gets it; the broker that holds the visitor's
 // stream delivers it. The default backend, [NewMemoryBackend], serves the
 // brokers of one process; the natsfanout and redisfanout modules serve many.
-// Every broker sharing a Backend must have the same Lenient and
-// TombstoneTTL.
+// Every broker sharing a Backend must have the same Lenient, TombstoneTTL
+// and RegistrationFormExpiry.
 //
 // # Streams without goroutines
 //
@@ -129,6 +131,19 @@ type Options struct {
 	// Lenient turns strict mode off: a visit may then have several live
 	// invitations. The zero value is strict.
 	Lenient bool
+	// RegistrationFormExpiry is how long, in strict mode, a visit stays
+	// engaged after the visitor accepted its invitation, while the
+	// registration or chat form is open: an engage for another
+	// interactionID meanwhile is refused with
+	// [gateway.ErrEngagementInProgress], until the page reports the form
+	// submitted (the disposition result "submitted", contract §6.6), the
+	// accepted interaction is cancelled, or the time runs out. It is GWE's
+	// registrationFormExpirationTime. Zero means 120 s, its default;
+	// NewBroker panics outside GWE's range, 10 s to 30 minutes. The open
+	// forms a broker remembers are bounded as its tombstones are
+	// (MaxTombstones). Lenient mode claims nothing, so there it has no
+	// effect.
+	RegistrationFormExpiry time.Duration
 	// Heartbeat is the interval of the comment lines that keep idle streams
 	// open through proxies. Zero means 15 s.
 	Heartbeat time.Duration
@@ -291,6 +306,8 @@ type Broker struct {
 
 	obs Observer
 
+	formTTL time.Duration // Options.RegistrationFormExpiry (form.go)
+
 	seed   maphash.Seed
 	shards [numShards]shard
 
@@ -372,6 +389,7 @@ func NewBroker(opts *Options) *Broker {
 	if b.now == nil {
 		b.now = time.Now
 	}
+	b.formTTL = formExpiry(opts.RegistrationFormExpiry)
 	b.initAccess(opts)
 	b.clients.init(cmp.Or(opts.MaxStreamsPerClient, defaultStreamsPerClient(int(b.maxSubs), b.perVisit)), opts.ClientKey)
 	for i := range b.shards {
@@ -477,7 +495,8 @@ const releaseTimeout = time.Second
 // already live, cancelled, answered or expired without delivering it
 // again. In strict mode it refuses with an error matching
 // [gateway.ErrEngagementInProgress] while the visit has a live invitation
-// for another interactionID. Past MaxInvitations, MaxInvitationBytes or
+// for another interactionID, or one accepted whose form is still open
+// (RegistrationFormExpiry). Past MaxInvitations, MaxInvitationBytes or
 // MaxInvitationsPerVisit, after Shutdown, or when the backend fails, it
 // returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
 // was admitted.
@@ -605,15 +624,16 @@ func (b *Broker) Cancel(ctx context.Context, c *gateway.CancelData) error {
 // finish ends an interaction on every broker: it records the end, so that
 // a late engage anywhere is dropped, publishes ev (a cancel or an answer)
 // and frees the visit's claim, in that order, so that an engage that takes
-// the claim next finds the end recorded.
+// the claim next finds the end recorded. An acceptance keeps the claim for
+// the visitor's form (form.go).
 func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *Event) error {
-	if err := b.backend.End(ctx, visitID, interactionID, b.tombTTL); err != nil {
+	if err := b.backend.End(ctx, visitID, interactionID, b.endTTL(ev)); err != nil {
 		return backendUnavailable("End", err)
 	}
 	if err := b.backend.Publish(ctx, ev); err != nil {
 		return backendUnavailable("Publish", err)
 	}
-	if b.strict {
+	if b.strict && !opensForm(ev) {
 		if err := b.backend.Release(ctx, visitID, interactionID); err != nil {
 			return backendUnavailable("Release", err)
 		}

@@ -23,7 +23,11 @@ type Disposition struct {
 	// InteractionID names the invitation answered.
 	InteractionID string `json:"interactionID" validate:"required,max=64,gweid"`
 	// Result is accepted, rejected, timeout (the invitation expired on
-	// screen) or closed (the page went away).
+	// screen) or closed (the page went away). A page also posts two
+	// reports on this path, which are not answers and never reach
+	// OnDisposition: "shown" (it displayed the invitation) and "submitted"
+	// (the visitor submitted the form of the accepted invitation, which
+	// frees the visit in strict mode; see [Options.RegistrationFormExpiry]).
 	Result string `json:"result" validate:"required,oneof=accepted rejected timeout closed"`
 	// Channel is the channel the visitor chose; required when Result is
 	// accepted, and then one of the invitation's channels' names.
@@ -65,8 +69,12 @@ func (b *Broker) serveDisposition(w http.ResponseWriter, r *http.Request, visitI
 		gateway.WriteError(w, err)
 		return
 	}
-	if d.Result == shownReport {
-		b.serveShown(w, r, d) // a report, not an answer: observe.go
+	switch d.Result { // reports, not answers
+	case shownReport:
+		b.serveShown(w, r, d) // observe.go
+		return
+	case submittedReport:
+		b.serveSubmitted(w, r, d) // form.go
 		return
 	}
 	if broken, _ := rules.Struct(&d); broken != nil {
@@ -188,7 +196,12 @@ func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err 
 	inv.answering = true
 	sh.mu.Unlock()
 
-	if err := b.finish(r.Context(), d.VisitID, d.InteractionID, b.traced(r.Context(), answerEvent(d, now))); err != nil {
+	ev := b.traced(r.Context(), answerEvent(d, now))
+	err = b.holdForm(r, ev)
+	if err == nil {
+		err = b.finish(r.Context(), d.VisitID, d.InteractionID, ev)
+	}
+	if err != nil {
 		sh.mu.Lock()
 		inv.answering = false
 		sh.mu.Unlock()

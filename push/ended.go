@@ -86,6 +86,12 @@ func (s *endedSet[V]) add(key []byte, until int64, v V, limit int, now int64) (g
 	return gained
 }
 
+// remove deletes key's entry, if the set holds it. Its place in the queue
+// goes stale, and is dropped when it comes up.
+func (s *endedSet[V]) remove(key []byte) {
+	delete(s.m, string(key))
+}
+
 // forget deletes the entry r refers to, unless r is stale, and reports
 // whether it did.
 func (s *endedSet[V]) forget(r endedRef) bool {

@@ -115,7 +115,8 @@ func (m *MemoryBackend) shard(visitID string) *memShard {
 	return &m.shards[maphash.String(m.seed, visitID)%numShards]
 }
 
-// Claim implements [Backend.Claim].
+// Claim implements [Backend.Claim]. A claim its holder takes again gets
+// the new ttl.
 func (m *MemoryBackend) Claim(_ context.Context, visitID, interactionID string, ttl time.Duration) (string, error) {
 	now := m.now()
 	sh := m.shard(visitID)

@@ -369,9 +369,14 @@ func TestTwoTabsOneAnswerHidesBoth(t *testing.T) {
 	if diff := cmp.Diff(want, e.dispositions); diff != "" {
 		t.Errorf("dispositions (-want +got):\n%s", diff)
 	}
-	// Answered is no longer live: strict mode lets the next one in.
+	// Answered is no longer live; accepted, the visit stays engaged while
+	// the visitor's form is open (form_test.go), so strict mode lets the
+	// next one in once the page reports the form submitted.
+	if resp, body := e.request(t, "POST", "/notification/v-1/disposition", jsonType, `{"interactionID":"i-1","result":"submitted"}`); resp.StatusCode != 200 {
+		t.Fatalf("submitted: %s %s", resp.Status, body)
+	}
 	if err := e.engage(t, gateway.Profile{InteractionID: "i-2", VisitID: "v-1"}); err != nil {
-		t.Errorf("engage after answer: %v", err)
+		t.Errorf("engage after the form: %v", err)
 	}
 }
 

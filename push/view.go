@@ -25,6 +25,8 @@ type shard struct {
 	seq       uint64           // the order of the shard's engages, for Last-Event-ID
 	due       dueHeap          // the live invitations, by expiry
 
+	forms endedSet[struct{}] // strict mode: accepted invitations whose form is open, by endedKey (form.go)
+
 	// check holds the visits that may have nothing left, for the sweep:
 	// those made, emptied of invitations, or whose streams were dropped
 	// since it last ran. drop, which may run with or without mu held,
@@ -118,7 +120,7 @@ func (b *Broker) known(visitID, id string, now time.Time) bool {
 }
 
 // over reports whether the view has seen id of visitID end: expired,
-// cancelled or answered.
+// cancelled or answered, and not accepted with its form still open.
 func (b *Broker) over(visitID, id string, now time.Time) bool {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
@@ -127,7 +129,7 @@ func (b *Broker) over(visitID, id string, now time.Time) bool {
 		b.expire(sh, visitID, v, now)
 	}
 	_, ended := sh.tomb(visitID, id, now)
-	return ended
+	return ended && !sh.formOpen(visitID, id, now)
 }
 
 // apply applies one of the backend's events to the view. It never refuses
@@ -221,6 +223,7 @@ func (b *Broker) applyEnd(visitID, id, reason string, at time.Time, ev *Event) {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	b.noteForm(sh, visitID, id, ev, at, now)
 	if v := sh.visits[visitID]; v != nil {
 		b.expire(sh, visitID, v, now)
 		if i := v.live(id); i >= 0 {
@@ -285,8 +288,8 @@ func pruneDead(v *visit) {
 }
 
 // sweep is what the broker's sweeper does every second: it ends the
-// invitations whose time has come, forgets tombstones past their TTL and
-// visits with nothing left, and gives back the memory a flood of them
+// invitations whose time has come, forgets tombstones past their TTL,
+// forms that ran out and visits with nothing left, and gives back the memory a flood of them
 // took. A [MemoryBackend] is swept too. Its work is what has come due,
 // or changed, since it last ran: it walks neither the visits nor the
 // streams. It reports whether anything is left that will come due; tests
@@ -318,7 +321,8 @@ func (b *Broker) sweep() (pending bool) {
 			sh.visits, sh.visitPeak = visits, len(visits)
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
-		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0
+		sh.forms.expire(now.UnixNano())
+		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0
 		sh.mu.Unlock()
 	}
 	if s, ok := b.backend.(sweeper); ok && s.sweep() {

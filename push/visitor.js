@@ -29,6 +29,9 @@
  *     onStatus(state) {},          // optional: "connected", "reconnecting" or "gone"
  *   });
  *   conn.close();                  // closes the stream; onStatus hears "gone"
+ *   conn.submitted(interactionID); // the visitor submitted the form of an invitation
+ *                                  //   this page accepted (GWE.submitted(id) does it on
+ *                                  //   the page's last connection)
  *
  * The invitation object is {interactionID, visitID, pageID, channels, language,
  * invitation: {title, message, url}, expiresAt}. The default rendering is a small
@@ -58,6 +61,13 @@
  * posts {interactionID, result: "shown"} to the disposition path, which
  * ends nothing and feeds the operators' funnel (offered, delivered, shown,
  * answered).
+ *
+ * After "accepted", the broker keeps the visit engaged (strict mode refuses
+ * other invitations) while the visitor fills in the registration or chat
+ * form, for the broker's RegistrationFormExpiry (120 s by default).
+ * submitted(id) tells it the form is done: it posts {interactionID,
+ * result: "submitted"} once the acceptance has been posted, and frees the
+ * visit for the next invitation. It returns a promise.
  *
  * Tokens: the broker ends a stream whose token expires with a
  * "token-expired" event (onEvent hears it). The script then gets a new
@@ -167,6 +177,7 @@
     var closed = false; // the page called close()
     var refused = 0;    // streams refused since one last opened
     var wait = 0;       // the delay before the next try to get a token, ms
+    var accepted = Object.create(null); // interactionID → the post of its acceptance
 
     function remove(id, reason) {
       if (!(id in shown)) return false;
@@ -203,7 +214,16 @@
     function answered(id, result, channel) {
       if (!remove(id, result)) return;
       onEvent("answer", { interactionID: id, result: result, channel: channel });
-      post(id, result, channel);
+      var posted = post(id, result, channel);
+      if (result === "accepted") accepted[id] = posted;
+    }
+
+    // submitted reports the form of an accepted invitation submitted,
+    // after its acceptance, so that the broker has it in that order.
+    function submitted(id) {
+      var after = accepted[id] || Promise.resolve();
+      delete accepted[id];
+      return after.then(function () { return post(id, "submitted"); });
     }
 
     function status(s) {
@@ -300,17 +320,24 @@
 
     if (!token && renewable) renew(true);
     else open();
-    return {
+    last = {
       close: function () {
         closed = true;
         if (es) es.close();
         status("gone");
       },
+      submitted: submitted,
       get source() { return es; },
     };
+    return last;
   }
 
-  window.GWE = { connect: connect };
+  var last = null; // the page's last connection, for GWE.submitted
+
+  window.GWE = {
+    connect: connect,
+    submitted: function (id) { return last ? last.submitted(id) : Promise.resolve(); },
+  };
 
   if (script && script.dataset && script.dataset.visitId) {
     var start = function () {

@@ -136,13 +136,16 @@ func px(ttl time.Duration) int64 {
 	return int64(max(1, (ttl+time.Millisecond-1)/time.Millisecond))
 }
 
-// claimScript sets the claim unless one is held, and returns the holder,
-// in one round trip.
+// claimScript sets the claim unless another holds it, and returns the
+// holder, in one round trip: a claim its holder takes again gets the new
+// TTL.
 var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-	return ARGV[1]
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+	return holder
 end
-return redis.call('GET', KEYS[1])`)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`)
 
 // releaseScript deletes the claim only if ARGV[1] holds it.
 var releaseScript = redis.NewScript(`
@@ -151,8 +154,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// Claim implements [push.Backend]: SET NX PX and, when another holds the
-// claim, GET, in one script.
+// Claim implements [push.Backend]: GET and, unless another holds the
+// claim, SET PX, in one script.
 func (b *Backend) Claim(ctx context.Context, visitID, interactionID string, ttl time.Duration) (string, error) {
 	holder, err := claimScript.Run(ctx, b.client, []string{b.claimKey(visitID)}, interactionID, px(ttl)).Text()
 	if err != nil {

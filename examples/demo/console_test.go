@@ -110,6 +110,7 @@ func TestConsole(t *testing.T) {
 			default:
 				report(`{"interactionID":"` + id + `","result":"shown"}`)
 				report(`{"interactionID":"` + id + `","result":"accepted","channel":"chat"}`)
+				report(`{"interactionID":"` + id + `","result":"submitted"}`)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}

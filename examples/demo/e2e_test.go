@@ -140,6 +140,15 @@ func wantDisposition(t *testing.T, dispositions <-chan push.Disposition, want pu
 // engage credentials, and wants it accepted.
 func post(t *testing.T, base, path, param, json string) {
 	t.Helper()
+	if status, body := postStatus(t, base, path, param, json); status != 200 || !strings.Contains(body, `"status":"OK"`) {
+		t.Fatalf("%s: %d %s", path, status, body)
+	}
+}
+
+// postStatus sends an engage or a noengage form as post does, and returns
+// the answer.
+func postStatus(t *testing.T, base, path, param, json string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", base+path, strings.NewReader(url.Values{param: {json}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(user, password)
@@ -149,9 +158,7 @@ func post(t *testing.T, base, path, param, json string) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"OK"`) {
-		t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-	}
+	return resp.StatusCode, string(body)
 }
 
 func sel(id string) string { return `.gwe-invitation[data-gwe-interaction="` + id + `"]` }
@@ -228,6 +235,26 @@ func TestBrowser(t *testing.T) {
 		)
 		wantDisposition(t, dispositions, push.Disposition{VisitID: visitID, InteractionID: "e2e-2", Result: "accepted", Channel: "chat"})
 		wantLogged(t, ctx, "e2e-2: accepted by you (chat)")
+	})
+
+	stage("the visit stays engaged while the registration form is open, until it is submitted", func(t *testing.T) {
+		profile := `{"interactionID":"e2e-form","visitID":"` + visitID + `","channels":["chat"]}`
+		if status, body := postStatus(t, srv.URL, "/server/data/gateway/engage", "ixnProfile", profile); status != http.StatusBadRequest || !strings.Contains(body, "ENGAGEMENT_IN_PROGRESS") {
+			t.Fatalf("engage while the form is open: %d %s, want 400 ENGAGEMENT_IN_PROGRESS", status, body)
+		}
+		form := `form[data-gwe-form="e2e-2"]`
+		do(t, ctx, "fill in and submit the form",
+			chromedp.WaitVisible(form+` input[name="name"]`),
+			chromedp.SendKeys(form+` input[name="name"]`, "Ada"),
+			chromedp.Click(form+` button`),
+			chromedp.WaitNotPresent(form),
+		)
+		wantLogged(t, ctx, "e2e-2: form submitted")
+		if status, body := postStatus(t, srv.URL, "/server/data/gateway/engage", "ixnProfile", profile); status != http.StatusOK {
+			t.Fatalf("engage once the form is submitted: %d %s, want 200", status, body)
+		}
+		post(t, srv.URL, "/server/data/gateway/noengage", "cancelData", `{"interactionID":"e2e-form","visitID":"`+visitID+`"}`)
+		wantLogged(t, ctx, "e2e-form: cancelled")
 	})
 
 	stage("Escape declines from the keyboard", func(t *testing.T) {
@@ -402,6 +429,14 @@ func TestBrowserTokens(t *testing.T) {
 		)
 		wantDisposition(t, dispositions, push.Disposition{VisitID: visitID, InteractionID: "tok-1", Result: "accepted", Channel: "chat"})
 		wantLogged(t, ctx, "tok-1: accepted by you (chat)")
+		// The form's report carries the token too, and frees the visit
+		// for the next stage's engage.
+		do(t, ctx, "submit the registration form",
+			chromedp.WaitVisible(`form[data-gwe-form="tok-1"] input[name="name"]`),
+			chromedp.SendKeys(`form[data-gwe-form="tok-1"] input[name="name"]`, "Ada"),
+			chromedp.Click(`form[data-gwe-form="tok-1"] button`),
+		)
+		wantLogged(t, ctx, "tok-1: form submitted")
 	})
 
 	stage("a shop page on another origin subscribes and answers with credentials", func(t *testing.T) {

@@ -127,6 +127,7 @@ func TestMetricsScrape(t *testing.T) {
 	report(`{"interactionID":"i-1","result":"shown"}`)
 	report(`{"interactionID":"i-1","result":"accepted","channel":"chat"}`)
 	wait("cancel")
+	report(`{"interactionID":"i-1","result":"submitted"}`) // the form: the visit is free again
 	post(t, srv.URL, "/server/data/gateway/engage", "ixnProfile", `{"interactionID":"i-2","visitID":"v-1","channels":["chat"]}`)
 	wait("engage")
 	post(t, srv.URL, "/server/data/gateway/noengage", "cancelData", `{"interactionID":"i-2","visitID":"v-1"}`)

@@ -20,6 +20,10 @@
 //     repeated on another instance is delivered once;
 //   - an answer on one instance hides the invitation on all and is heard
 //     once; an invitation expires on every instance;
+//   - in strict mode an accepted invitation keeps the visit engaged on
+//     every instance until the page reports its form submitted, on any
+//     instance, or the interaction is cancelled; a claim taken again by its
+//     holder lasts the new ttl (what keeps it);
 //   - one interactionID used for two visits is two invitations;
 //   - full brokers answer 503 with Retry-After, and every engage answered
 //     200 is delivered;
@@ -36,6 +40,7 @@
 package pushtest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -89,6 +94,9 @@ var checks = []check{
 	{"an engage repeated on another instance is delivered once", repeatedEngage},
 	{"an answer on one instance hides the invitation on all and is heard once", answerHidesEverywhere},
 	{"an invitation expires on every instance", expiry},
+	{"an accepted invitation holds the visit until its form is submitted, on any instance", formHoldsTheVisit},
+	{"a cancel of an accepted invitation frees the visit on every instance", cancelFreesTheForm},
+	{"a claim taken again by its holder lasts the new ttl", claimRenewedByItsHolder},
 	{"one interactionID for two visits is delivered to both", sameIDTwoVisits},
 	{"full brokers answer 503 and drop nothing they accepted", fullBrokers},
 	{"a backend outage is answered 503 and delivery resumes after it", outage},
@@ -274,7 +282,12 @@ func answerHidesEverywhere(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	if got := in[0].dispositions(); len(got) != 0 {
 		t.Errorf("instance A heard %v, want nothing", got)
 	}
-	// Answered is no longer live: strict mode takes the next one.
+	// Answered is no longer live; accepted, the visit stays engaged until
+	// the page reports the form submitted (formHoldsTheVisit), on any
+	// instance. Then strict mode takes the next one.
+	if r := in[0].answer(t, "v-1", `{"interactionID":"i-1","result":"submitted"}`); r.status != http.StatusOK {
+		t.Fatalf("submitted: %v", r)
+	}
 	in[0].mustEngage(t, "v-1", "i-2")
 	for _, p := range pages {
 		p.wantEngage(t, "i-2")
@@ -311,6 +324,113 @@ func expiry(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	}
 	fresh := in[0].subscribe(t, "v-1", "", "")
 	fresh.wantEngage(t, "i-2")
+}
+
+func formHoldsTheVisit(t *testing.T, nc func(*testing.T, int) *Cluster) {
+	_, in := start(t, nc, 2, strict)
+	page := in[1].subscribe(t, "v-1", "", "")
+	onA := in[0].subscribe(t, "v-1", "", "")
+	in[0].mustEngage(t, "v-1", "i-1")
+	page.wantEngage(t, "i-1")
+	onA.wantEngage(t, "i-1") // A has it too
+	if r := in[0].answer(t, "v-1", `{"interactionID":"i-1","result":"submitted"}`); r.status != http.StatusBadRequest || r.code != "VALIDATION" {
+		t.Errorf("submitted before the invitation is answered: %v, want 400 VALIDATION", r)
+	}
+	if r := in[0].answer(t, "v-1", `{"interactionID":"i-1","result":"accepted","channel":"chat"}`); r.status != http.StatusOK {
+		t.Fatalf("accept on A: %v", r)
+	}
+	page.wantCancel(t, "i-1", "accepted")
+	// The visitor fills in the form: no other invitation, on either
+	// instance.
+	for _, i := range in {
+		if r := i.engage(t, profile("v-1", "i-2", "")); r.status != http.StatusBadRequest || r.code != "ENGAGEMENT_IN_PROGRESS" {
+			t.Fatalf("instance %s: engage while the form is open: %v, want 400 ENGAGEMENT_IN_PROGRESS", i.name, r)
+		}
+	}
+	// A report for another interaction frees nothing.
+	if r := in[1].answer(t, "v-1", `{"interactionID":"never","result":"submitted"}`); r.status != http.StatusNotFound {
+		t.Errorf("submitted for an unknown invitation: %v, want 404", r)
+	}
+	if r := in[0].engage(t, profile("v-1", "i-2", "")); r.code != "ENGAGEMENT_IN_PROGRESS" {
+		t.Fatalf("engage after a report for another interaction: %v, want 400 ENGAGEMENT_IN_PROGRESS", r)
+	}
+	// Submitted on B frees the visit for an engage on A, at once.
+	if r := in[1].answer(t, "v-1", `{"interactionID":"i-1","result":"submitted"}`); r.status != http.StatusOK {
+		t.Fatalf("submitted on B: %v", r)
+	}
+	in[0].mustEngage(t, "v-1", "i-2")
+	page.wantEngage(t, "i-2")
+	// Reported again (a retry, another tab), it frees nothing more: i-2
+	// holds the visit.
+	if r := in[0].answer(t, "v-1", `{"interactionID":"i-1","result":"submitted"}`); r.status != http.StatusOK {
+		t.Errorf("submitted again: %v, want 200", r)
+	}
+	if r := in[1].engage(t, profile("v-1", "i-3", "")); r.code != "ENGAGEMENT_IN_PROGRESS" {
+		t.Errorf("engage while i-2 is live: %v, want 400 ENGAGEMENT_IN_PROGRESS", r)
+	}
+}
+
+func cancelFreesTheForm(t *testing.T, nc func(*testing.T, int) *Cluster) {
+	_, in := start(t, nc, 2, strict)
+	page := in[0].subscribe(t, "v-1", "", "")
+	other := in[1].subscribe(t, "v-1", "", "")
+	in[0].mustEngage(t, "v-1", "i-1")
+	page.wantEngage(t, "i-1")
+	other.wantEngage(t, "i-1") // B has it: the page there answers
+	if r := in[1].answer(t, "v-1", `{"interactionID":"i-1","result":"accepted","channel":"callback"}`); r.status != http.StatusOK {
+		t.Fatalf("accept on B: %v", r)
+	}
+	if r := in[0].engage(t, profile("v-1", "i-2", "")); r.code != "ENGAGEMENT_IN_PROGRESS" {
+		t.Fatalf("engage while the form is open: %v, want 400 ENGAGEMENT_IN_PROGRESS", r)
+	}
+	in[1].mustCancel(t, "v-1", "i-1", "agentUnavailable")
+	in[0].mustEngage(t, "v-1", "i-2")
+	page.wantCancel(t, "i-1", "accepted")
+	page.wantEngage(t, "i-2")
+}
+
+// claimRenewedByItsHolder checks the Backend itself: the broker keeps an
+// accepted interaction's claim for its form by claiming again.
+func claimRenewedByItsHolder(t *testing.T, nc func(*testing.T, int) *Cluster) {
+	c := nc(t, 2)
+	if c == nil || len(c.Backends) != 2 {
+		t.Fatal("newCluster(t, 2) must return a Cluster with 2 backends")
+	}
+	a, b := c.Backends[0], c.Backends[1]
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	claim := func(be push.Backend, visitID, interactionID string, ttl time.Duration) string {
+		t.Helper()
+		holder, err := be.Claim(ctx, visitID, interactionID, ttl)
+		if err != nil {
+			t.Fatalf("Claim(%s, %s): %v", visitID, interactionID, err)
+		}
+		return holder
+	}
+	// Both claims are taken for a second; the first, taken before the
+	// other, is then taken again by its holder, on another backend, for a
+	// minute.
+	if h := claim(a, "renewed", "i-1", time.Second); h != "i-1" {
+		t.Fatalf("first claim: holder %q", h)
+	}
+	if h := claim(a, "control", "i-1", time.Second); h != "i-1" {
+		t.Fatalf("first claim: holder %q", h)
+	}
+	if h := claim(b, "renewed", "i-1", time.Minute); h != "i-1" {
+		t.Fatalf("the holder claiming again: holder %q, want i-1", h)
+	}
+	// Once the claim left alone has lapsed, the renewed one still holds.
+	eventually(t, "the claim of a second lapses", func() bool { return claim(b, "control", "i-2", time.Minute) == "i-2" })
+	time.Sleep(time.Second) // past the backend's resolution
+	if h := claim(b, "renewed", "i-2", time.Minute); h != "i-1" {
+		t.Errorf("the renewed claim, after its first ttl: holder %q, want i-1", h)
+	}
+	if err := a.Release(ctx, "renewed", "i-1"); err != nil {
+		t.Fatal(err)
+	}
+	if h := claim(b, "renewed", "i-2", time.Minute); h != "i-2" {
+		t.Errorf("after its release: holder %q, want i-2", h)
+	}
 }
 
 func sameIDTwoVisits(t *testing.T, nc func(*testing.T, int) *Cluster) {
