@@ -285,11 +285,14 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 	if last != "" {
 		if i := v.live(last); i >= 0 {
 			after = v.invs[i].seq
+		} else if seq, ok := v.noteSeq(last); ok {
+			after = seq
 		} else if seq, ok := sh.tomb(visitID, last, now); ok {
 			after = seq
 		}
 	}
 	var initial [][]byte
+	var seqs []uint64 // initial's places in the order, for withNotes
 	for _, inv := range v.invs {
 		if inv.pageID != "" && inv.pageID != pageID {
 			continue
@@ -297,10 +300,11 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 		inv.sentTo = append(inv.sentTo, s)
 		if inv.seq > after {
 			initial = append(initial, inv.frame)
+			seqs = append(seqs, inv.seq)
 			b.observeDelivered(visitID, inv, now, true)
 		}
 	}
-	return s, initial, nil
+	return s, withNotes(initial, seqs, v, pageID, after, now), nil
 }
 
 // release gives a held subscriber its sink, puts it in the heartbeat
