@@ -57,8 +57,8 @@ type Notification struct {
 
 // Messenger is the optional interface of a [Notifier] that serves notify:
 // the [Handler] serves …/notification/notify/{visitID} only when its
-// Notifier implements it, and answers 404 NOT_FOUND otherwise, after
-// authentication. Package push's Broker, [Client] and [Chain] (when one of
+// Notifier implements it, and otherwise answers 404 NOT_FOUND once the
+// request has passed authentication and its parameter has been read. Package push's Broker, [Client] and [Chain] (when one of
 // its notifiers does) implement it.
 //
 // The contract is the [Notifier]'s: Notify is called concurrently, with the
