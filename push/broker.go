@@ -62,7 +62,15 @@
 //
 // Every quantity a client controls is bounded by an [Options] field:
 // streams per visit, per client and in all, each subscriber's queue, live
-// invitations in number, in bytes and per visit, tombstones.
+// invitations in number, in bytes and per visit, tombstones, and the notify
+// messages kept per visit (which count in the invitations' bytes).
+//
+// # Notify
+//
+// The Broker is also a [gateway.Messenger]: [Broker.Notify] sends GWE
+// notify messages (contract §9) as SSE notify events to the pages they
+// target, on every instance, and keeps each for [Options.NotifyTTL] for
+// the pages that open later.
 //
 // One client, by default one IP address (see [Options.ClientKey] behind a
 // proxy), holds at most MaxStreamsPerClient streams, so that it cannot
