@@ -277,8 +277,8 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 	now := b.now()
 	b.expire(sh, visitID, v, now)
 
-	// Last-Event-ID names the newest invitation the page had: it has the
-	// ones engaged before it too. An ID that was never live here (cancelled
+	// Last-Event-ID names the newest invitation (or notify message, §9.3)
+	// the page had: it has the ones before it too. An ID that was never live here (cancelled
 	// before its engage) names no place in the order: the page gets every
 	// invitation.
 	var after uint64
