@@ -56,10 +56,11 @@ type ClientOptions struct {
 	MaxDelay time.Duration
 }
 
-// Client calls the engage and noengage endpoints of any server that speaks
-// the GWE Engagement REST API: this package's [Handler], or a GWE server.
-// It is a [Notifier], so a Handler can validate at the edge and relay to an
-// upstream server. A Client is safe for concurrent use.
+// Client calls the engage, noengage and notify endpoints of any server
+// that speaks the GWE Engagement REST API: this package's [Handler], or a
+// GWE server. It is a [Notifier] and a [Messenger], so a Handler can
+// validate at the edge and relay to an upstream server. A Client is safe
+// for concurrent use.
 //
 // # Retries
 //
@@ -71,9 +72,11 @@ type ClientOptions struct {
 // interactionID: this package's push.Broker delivers an interactionID once
 // however often it is engaged, and cancelling twice is cancelling once. A
 // connection error can hide a request the server did process, so a server
-// without that property may see an engage twice.
+// without that property may see an engage twice. A notify has no such ID:
+// a retried notify may deliver its messages twice.
 type Client struct {
 	engageURL, cancelURL string
+	notifyURL            string // …/notification/notify/, the visitID to follow
 	hc                   *http.Client
 	user, pass           string
 	json                 bool
@@ -106,6 +109,7 @@ func NewClient(baseURL string, opts *ClientOptions) (*Client, error) {
 	return &Client{
 		engageURL: prefix + "/engage",
 		cancelURL: prefix + "/noengage",
+		notifyURL: strings.TrimSuffix(prefix, "/gateway") + notifyPrefix,
 		hc:        cmp.Or(opts.HTTPClient, http.DefaultClient),
 		user:      opts.Username,
 		pass:      opts.Password,
@@ -137,6 +141,18 @@ func (c *Client) Cancel(ctx context.Context, cd *CancelData) error {
 		return err
 	}
 	return c.call(ctx, c.cancelURL, paramCancel, cd.appendJSON(make([]byte, 0, 128)))
+}
+
+var _ Messenger = (*Client)(nil)
+
+// Notify validates n and sends its messages to the notify endpoint of
+// n.VisitID (contract §9): the parameter messages, form-encoded, or
+// {"messages":[…]} with ClientOptions.JSON. It returns what Engage does.
+func (c *Client) Notify(ctx context.Context, n *Notification) error {
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	return c.call(ctx, c.notifyURL+url.PathEscape(n.VisitID), paramMessages, appendMessages(make([]byte, 0, 256), n.Messages))
 }
 
 func (c *Client) call(ctx context.Context, endpoint, param string, object []byte) error {

@@ -15,6 +15,11 @@
 // {"status":"OK",…} or a FAULT in JSON, whose code names the cause (see
 // [Code]).
 //
+// GWE's Notification API, POST …/server/data/notification/notify/{visitID}
+// with a JSON array of messages ([Notification], [Message]), is served the
+// same way when the notifier is also a [Messenger], as package push's
+// Broker is (contract §9); mount the handler at "/server/data/" to reach it.
+//
 // # Mounting
 //
 // [NewHandler] returns an [http.Handler] that routes by path suffix, so a host

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -57,8 +56,8 @@ type Options struct {
 	// off. Negative panics in [NewHandler].
 	ReadBodyTimeout time.Duration
 
-	// Authenticate, when set, is called for every engage and noengage
-	// request before its body is read. A non-nil error denies it with 401
+	// Authenticate, when set, is called for every engage, noengage and
+	// notify request before its body is read. A non-nil error denies it with 401
 	// UNAUTHORIZED; a [*Fault] of that code with a Challenge also sets
 	// WWW-Authenticate. [BasicAuth] makes one. Nil means no authentication.
 	Authenticate func(r *http.Request) error
@@ -104,8 +103,8 @@ type Options struct {
 
 // Observation describes one handled request, for [Options.Observe].
 type Observation struct {
-	// Operation is "engage" or "noengage", or "" for a path that names
-	// neither.
+	// Operation is "engage", "noengage" or "notify", or "" for a path
+	// that names none of them.
 	Operation string
 	// Code is "OK" or the FAULT code of the response.
 	Code Code
@@ -138,6 +137,8 @@ type Handler struct {
 	retryAfter  string
 	engage      operation
 	cancel      operation
+	notify      operation
+	m           Messenger // n, when it serves notify
 	langs       langCache
 }
 
@@ -179,8 +180,10 @@ func NewHandler(n Notifier, opts *Options) *Handler {
 	for _, o := range opts.AllowedOrigins {
 		h.origins = append(h.origins, parseOrigin(o))
 	}
-	h.engage = operation{h: h, name: "engage", param: paramProfile, run: h.runEngage}
-	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: h.runCancel}
+	h.m, _ = n.(Messenger)
+	h.engage = operation{h: h, name: "engage", param: paramProfile, run: func(r *http.Request, text string) (string, error) { return h.runEngage(r.Context(), text) }}
+	h.cancel = operation{h: h, name: "noengage", param: paramCancel, run: func(r *http.Request, text string) (string, error) { return h.runCancel(r.Context(), text) }}
+	h.notify = operation{h: h, name: "notify", param: paramMessages, array: true, run: h.runNotify}
 	return h
 }
 
@@ -208,6 +211,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.engage.ServeHTTP(w, r)
 	case strings.HasSuffix(path, "/gateway/noengage"):
 		h.cancel.ServeHTTP(w, r)
+	case isNotifyPath(path):
+		h.notify.ServeHTTP(w, r)
 	default:
 		var start time.Time
 		if h.observe != nil {
@@ -218,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	errNoOperation = &Fault{Code: CodeNotFound, Message: "no such operation; use …/gateway/engage or …/gateway/noengage"}
+	errNoOperation = &Fault{Code: CodeNotFound, Message: "no such operation; use …/gateway/engage, …/gateway/noengage or …/notification/notify/{visitID}"}
 	errNotPOST     = &Fault{Code: CodeMethodNotAllowed, Message: "method not allowed; use POST"}
 )
 
@@ -230,13 +235,16 @@ func (h *Handler) Engage() http.Handler { return &h.engage }
 // path.
 func (h *Handler) Cancel() http.Handler { return &h.cancel }
 
-// operation is one endpoint: it reads the parameter param and runs it.
+// operation is one endpoint: it reads the parameter param (a JSON array
+// when array is set, else an object) and runs it.
 type operation struct {
 	h     *Handler
 	name  string
 	param string
-	// run decodes, validates and notifies; it returns the interactionID.
-	run func(ctx context.Context, text string) (string, error)
+	array bool
+	// run decodes, validates and notifies; it returns the interactionID,
+	// or "" for an answer without one (notify).
+	run func(r *http.Request, text string) (string, error)
 }
 
 var (
@@ -268,6 +276,11 @@ func (op *operation) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr["Content-Type"] = headerJSON
 	hdr["X-Content-Type-Options"] = headerNoSniff
+	if id == "" {
+		io.WriteString(w, "{\"status\":\"OK\"}\n")
+		h.observed(op.name, CodeOK, http.StatusOK, start)
+		return
+	}
 	// Three writes into the server's buffer cost less than building the
 	// body; the ID needs no escaping, as validation allowed only [A-Za-z0-9._:-].
 	io.WriteString(w, `{"status":"OK","interactionID":"`)
@@ -297,7 +310,7 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	// bound what the server reads of the rest of the body after the handler.
 	bounded := h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody &&
 		setReadDeadline(w, time.Now().Add(h.bodyTimeout))
-	text, err := readParam(w, r, op.param, h.maxBody)
+	text, err := readParam(w, r, op.param, op.array, h.maxBody)
 	switch {
 	case err == errSlowBody:
 		// The rest of the body is still on its way: over HTTP/1 the
@@ -311,7 +324,7 @@ func (op *operation) serve(w http.ResponseWriter, r *http.Request) (string, erro
 	case bounded:
 		setReadDeadline(w, time.Time{})
 	}
-	return op.run(r.Context(), text)
+	return op.run(r, text)
 }
 
 // fromBrowser reports whether a browser sent r, from an origin that

@@ -68,14 +68,24 @@ func (discard) Cancel(context.Context, *CancelData) error { return nil }
 // have then accepted it, and a strategy that retries calls them again, so
 // every notifier but the last should be idempotent per interactionID. Put
 // the notifier whose refusal matters (package push's Broker) first.
-// Chain panics if any of ns is nil.
+//
+// When one of ns is a [Messenger], so is the Notifier Chain returns: its
+// Notify calls, in order, those of ns that are Messengers, and stops at the
+// first error in the same way. When none is, it is not a Messenger, and a
+// [Handler] answers notify 404 NOT_FOUND. Chain panics if any of ns is nil.
 func Chain(ns ...Notifier) Notifier {
 	for _, n := range ns {
 		if n == nil {
 			panic("gateway: Chain given a nil Notifier")
 		}
 	}
-	return chain(append([]Notifier(nil), ns...))
+	c := chain(append([]Notifier(nil), ns...))
+	for _, n := range c {
+		if _, ok := n.(Messenger); ok {
+			return messengerChain{c}
+		}
+	}
+	return c
 }
 
 type chain []Notifier
@@ -93,6 +103,20 @@ func (f chain) Cancel(ctx context.Context, c *CancelData) error {
 	for _, n := range f {
 		if err := n.Cancel(ctx, c); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// messengerChain is a chain with at least one Messenger.
+type messengerChain struct{ chain }
+
+func (f messengerChain) Notify(ctx context.Context, n *Notification) error {
+	for _, x := range f.chain {
+		if m, ok := x.(Messenger); ok {
+			if err := m.Notify(ctx, n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

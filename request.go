@@ -184,10 +184,10 @@ var (
 	errQueryTooLarge = &Fault{Code: CodePayloadTooLarge, Message: "the query string is over the size limit"}
 )
 
-// readParam returns the JSON text of the parameter name. The query string
-// is held to the body's limit, as the parameter may come from it. Errors
-// are *Fault.
-func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64) (string, error) {
+// readParam returns the JSON text of the parameter name, an object, or an
+// array when array is set. The query string is held to the body's limit, as
+// the parameter may come from it. Errors are *Fault.
+func readParam(w http.ResponseWriter, r *http.Request, name string, array bool, limit int64) (string, error) {
 	var query string
 	if r.URL != nil { // never nil from a server, but a caller's request may be
 		query = r.URL.RawQuery
@@ -223,8 +223,8 @@ func readParam(w http.ResponseWriter, r *http.Request, name string, limit int64)
 	if len(trimmed) == 0 {
 		return queryParam(query, name)
 	}
-	if m == mediaJSON || m == mediaNone && trimmed[0] == '{' {
-		return jsonParam(string(body), name)
+	if m == mediaJSON || m == mediaNone && (trimmed[0] == '{' || array && trimmed[0] == '[') {
+		return jsonParam(string(body), name, array)
 	}
 	text, found, err := formValue(body, name)
 	if found || err != nil {
@@ -245,14 +245,22 @@ func queryParam(query, name string) (string, error) {
 }
 
 // jsonParam finds the parameter in a JSON body: {"name": {…}},
-// {"name": "<JSON text>"}, or the bare object itself.
-func jsonParam(body string, name string) (string, error) {
+// {"name": "<JSON text>"}, or the bare object itself; for an array
+// parameter, {"name": […]}, {"name": "<JSON text>"} or the bare array.
+func jsonParam(body string, name string, array bool) (string, error) {
 	var d jsonscan.Decoder
 	if err := d.Reset(body); err != nil {
 		return "", syntaxError(name, err)
 	}
+	kind, what := jsonscan.Object, " must be a JSON object"
+	if array {
+		kind, what = jsonscan.Array, " must be a JSON array"
+		if d.Peek() == jsonscan.Array {
+			return body, nil // the decoder of the array checks the rest
+		}
+	}
 	if d.Peek() != jsonscan.Object {
-		return "", badRequest(name + " must be a JSON object")
+		return "", badRequest(name + what)
 	}
 	var text string
 	found, others := false, false
@@ -264,7 +272,7 @@ func jsonParam(body string, name string) (string, error) {
 		}
 		found = true
 		switch d.Peek() {
-		case jsonscan.Object:
+		case kind:
 			raw, err := d.Skip()
 			text = raw
 			return err
@@ -275,7 +283,7 @@ func jsonParam(body string, name string) (string, error) {
 		}
 		_, err := d.Skip()
 		if err == nil {
-			err = badRequest(name + " must be a JSON object")
+			err = badRequest(name + what)
 		}
 		return err
 	})
@@ -289,6 +297,8 @@ func jsonParam(body string, name string) (string, error) {
 			return "", err
 		}
 		return "", syntaxError(name, err)
+	case !found && array:
+		return "", badRequest(name + " is missing")
 	case !found:
 		return body, nil
 	case others:

@@ -64,7 +64,15 @@
 //
 // Every quantity a client controls is bounded by an [Options] field:
 // streams per visit, per client and in all, each subscriber's queue, live
-// invitations in number, in bytes and per visit, tombstones.
+// invitations in number, in bytes and per visit, tombstones, and the notify
+// messages kept per visit (which count in the invitations' bytes).
+//
+// # Notify
+//
+// The Broker is also a [gateway.Messenger]: [Broker.Notify] sends GWE
+// notify messages (contract §9) as SSE notify events to the pages they
+// target, on every instance, and keeps each for [Options.NotifyTTL] for
+// the pages that open later.
 //
 // One client, by default one IP address (see [Options.ClientKey] behind a
 // proxy), holds at most MaxStreamsPerClient streams, so that it cannot
@@ -222,6 +230,16 @@ type Options struct {
 	// Retry-After: 1) until one of them ends. The broker's own view is
 	// checked, when the engage is admitted. Zero means 16.
 	MaxInvitationsPerVisit int
+	// NotifyTTL is how long a notify message (contract §9) is kept for the
+	// pages of its visit that open their stream later. Zero means
+	// [DefaultNotifyTTL], 30 s.
+	NotifyTTL time.Duration
+	// MaxNotificationsPerVisit bounds the notify messages kept for one
+	// visit: past it, Notify answers [gateway.ErrUnavailable] (503,
+	// Retry-After: 1) until some run out. The kept messages also count
+	// toward MaxInvitationBytes. Zero means
+	// [DefaultMaxNotificationsPerVisit], 32.
+	MaxNotificationsPerVisit int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.
 	// Zero means 5 minutes.
@@ -289,6 +307,8 @@ type Broker struct {
 	queue, perVisit                          int
 	maxSubs, maxInvs, maxInvBytes            int64
 	perVisitInvs                             int
+	notifyTTL                                time.Duration
+	perVisitNotes                            int
 	tombsPerShard                            int
 	strict                                   bool
 	authorize                                func(*http.Request, string) error
@@ -312,7 +332,8 @@ type Broker struct {
 	shards [numShards]shard
 
 	subs, invs, tombs atomic.Int64
-	invBytes          atomic.Int64 // what the live invitations count toward maxInvBytes
+	invBytes          atomic.Int64 // what the live invitations and kept notes count toward maxInvBytes
+	notesHeld         atomic.Int64 // the kept notify messages
 
 	beats  beats  // the heartbeat wheel
 	poller poller // the kernel's news about hijacked streams' sockets
@@ -347,12 +368,12 @@ func NewBroker(opts *Options) *Broker {
 	if opts == nil {
 		opts = &Options{}
 	}
-	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL} {
+	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL, opts.NotifyTTL} {
 		if d < 0 {
 			panic("push: Options durations must not be negative")
 		}
 	}
-	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxInvitationBytes < 0 || opts.MaxInvitationsPerVisit < 0 || opts.MaxTombstones < 0 {
+	if opts.QueueSize < 0 || opts.MaxSubscribersPerVisit < 0 || opts.MaxSubscribers < 0 || opts.MaxStreamsPerClient < 0 || opts.MaxInvitations < 0 || opts.MaxInvitationBytes < 0 || opts.MaxInvitationsPerVisit < 0 || opts.MaxTombstones < 0 || opts.MaxNotificationsPerVisit < 0 {
 		panic("push: Options limits must not be negative")
 	}
 	maxTombs := cmp.Or(opts.MaxTombstones, DefaultMaxEnded)
@@ -368,6 +389,8 @@ func NewBroker(opts *Options) *Broker {
 		maxInvs:       int64(cmp.Or(opts.MaxInvitations, 100000)),
 		maxInvBytes:   cmp.Or(opts.MaxInvitationBytes, DefaultMaxInvitationBytes),
 		perVisitInvs:  cmp.Or(opts.MaxInvitationsPerVisit, 16),
+		notifyTTL:     cmp.Or(opts.NotifyTTL, DefaultNotifyTTL),
+		perVisitNotes: cmp.Or(opts.MaxNotificationsPerVisit, DefaultMaxNotificationsPerVisit),
 		tombsPerShard: perShard(maxTombs),
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
@@ -701,14 +724,16 @@ func (b *Broker) each(f func(*subscriber)) {
 // Stats is a snapshot of a Broker's counts, for metrics and tests.
 type Stats struct {
 	Subscribers, Invitations, Tombstones int
-	// InvitationBytes is what the live invitations count toward
-	// MaxInvitationBytes.
+	// InvitationBytes is what the live invitations and the kept notify
+	// messages count toward MaxInvitationBytes.
 	InvitationBytes int64
+	// Notifications is the notify messages kept for pages that open later.
+	Notifications int
 }
 
 // Stats returns the current counts.
 func (b *Broker) Stats() Stats {
-	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load()}
+	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load(), Notifications: int(b.notesHeld.Load())}
 }
 
 // Shutdown stops listening to the backend, closes every stream, stops the

@@ -32,10 +32,12 @@ const MaxEventBytes = 64 << 10
 // delivery needs: a profile's userData and unknown keys stay with the
 // instance that received them.
 //
-// The encoding is JSON, one object: {"op":"engage"|"cancel"|"answer",
-// "id", "at", then "profile" and "expiresAt" for an engage, "cancel" (a
-// cancelData object) for a cancel, "answer" ({visitID, interactionID,
-// result, channel}) for an answer, and optionally "traceparent"}.
+// The encoding is JSON, one object: {"op":"engage"|"cancel"|"answer"|
+// "notify", "id", "at", then "profile" and "expiresAt" for an engage,
+// "cancel" (a cancelData object) for a cancel, "answer" ({visitID,
+// interactionID, result, channel}) for an answer, "notify" ({visitID,
+// messages}, a [gateway.Notification]) for a notify, and optionally
+// "traceparent"}.
 // docs/contract.md §7.3 describes it.
 //
 // An Event does not change while a Backend or a broker has it, and is safe
@@ -59,6 +61,9 @@ type Event struct {
 
 	// op answer
 	answer *Disposition
+
+	// op notify
+	notify *gateway.Notification
 }
 
 type op uint8
@@ -67,9 +72,10 @@ const (
 	opEngage op = iota + 1
 	opCancel
 	opAnswer
+	opNotify
 )
 
-var opNames = [...]string{opEngage: "engage", opCancel: "cancel", opAnswer: "answer"}
+var opNames = [...]string{opEngage: "engage", opCancel: "cancel", opAnswer: "answer", opNotify: "notify"}
 
 // ID returns the event's identifier, unique to the Publish call that made
 // it: a Backend may use it to drop duplicates of a publish it retried.
@@ -95,6 +101,8 @@ func (e *Event) VisitID() string {
 		return e.cancel.VisitID
 	case opAnswer:
 		return e.answer.VisitID
+	case opNotify:
+		return e.notify.VisitID
 	}
 	return ""
 }
@@ -193,6 +201,10 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 			b = jsonscan.AppendString(b, e.answer.Channel)
 		}
 		b = append(b, '}')
+	case opNotify:
+		b = append(b, `,"notify":`...)
+		n, _ := e.notify.MarshalJSON() // cannot fail
+		b = append(b, n...)
 	}
 	return append(b, '}'), nil
 }
@@ -203,9 +215,10 @@ var errBadEvent = errors.New("push: not a valid event")
 // UnmarshalBinary decodes an event encoded by [Event.MarshalBinary] and
 // checks it as the handler checks a request: strict JSON (no duplicate
 // keys), a known op, a valid id and time, and a payload that passes the
-// rules of contract §3, §4 or §6. Keys it does not know are ignored, so
-// that a newer instance may add some; a profile's userData and unknown keys
-// are dropped. An engage must expire after it was made, and within the
+// rules of contract §3, §4, §6 or §9 (a notify's id must also be 1–64
+// characters of [A-Za-z0-9._:-], as it names the messages' SSE ids). Keys
+// it does not know are ignored, so that a newer instance may add some; a
+// profile's userData and unknown keys are dropped. An engage must expire after it was made, and within the
 // longest expiresIn. Data over [MaxEventBytes] is refused unread.
 func (e *Event) UnmarshalBinary(data []byte) error {
 	*e = Event{}
@@ -224,7 +237,7 @@ func (e *Event) decode(text string) error {
 	if err := d.Reset(text); err != nil {
 		return err
 	}
-	var opName, at, expiresAt, profile, cancel, answer, trace string
+	var opName, at, expiresAt, profile, cancel, answer, notify, trace string
 	str := func(dst *string) error {
 		if d.Peek() != jsonscan.String {
 			return errors.New("a string was expected")
@@ -260,6 +273,8 @@ func (e *Event) decode(text string) error {
 			return raw(&cancel)
 		case "answer":
 			return raw(&answer)
+		case "notify":
+			return raw(&notify)
 		case "traceparent":
 			return str(&trace)
 		}
@@ -296,8 +311,11 @@ func (e *Event) decode(text string) error {
 	case "answer":
 		e.op = opAnswer
 		return e.decodeAnswer(answer)
+	case "notify":
+		e.op = opNotify
+		return e.decodeNotify(notify)
 	}
-	return errors.New("op must be engage, cancel or answer")
+	return errors.New("op must be engage, cancel, answer or notify")
 }
 
 // maxExpiresIn is the longest expiresIn, from the tag of Profile.ExpiresIn.

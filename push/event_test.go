@@ -23,6 +23,10 @@ func TestEventRoundTrip(t *testing.T) {
 		cancelEvent(&gateway.CancelData{InteractionID: "i-1", VisitID: "v-1", Reason: "agentUnavailable"}, eventTime),
 		answerEvent(Disposition{VisitID: "v-1", InteractionID: "i-1", Result: "accepted", Channel: "chat"}, eventTime),
 		answerEvent(Disposition{VisitID: "v-1", InteractionID: "i-1", Result: "rejected"}, eventTime),
+		notifyEvent("v-1", []gateway.Message{
+			{Page: "p-1", Channel: "gpe.appendContent", Data: json.RawMessage(`{"url":"/offer.html","container":"#offers"}`)},
+			{Channel: "c", Data: json.RawMessage("{\n \"a\": [1, \"\u2028\"]\n}")},
+		}, eventTime),
 	} {
 		t.Run(opNames[ev.op], func(t *testing.T) {
 			data, err := ev.MarshalBinary()
@@ -91,6 +95,12 @@ func TestEventUnmarshalRefusesJunk(t *testing.T) {
 		{"an answer without visit", `{"op":"answer","id":"e1",` + at + `,"answer":{"interactionID":"i-1","result":"rejected"}}`},
 		{"an accept without channel", `{"op":"answer","id":"e1",` + at + `,"answer":{"visitID":"v-1","interactionID":"i-1","result":"accepted"}}`},
 		{"trailing data", `{"op":"cancel","id":"e1",` + at + `,"cancel":{"interactionID":"i-1","visitID":"v-1"}} {}`},
+		{"a notify without messages", `{"op":"notify","id":"e1",` + at + `,"notify":{"visitID":"v-1","messages":[]}}`},
+		{"a notify with an invalid channel", `{"op":"notify","id":"e1",` + at + `,"notify":{"visitID":"v-1","messages":[{"channel":"a b","data":{}}]}}`},
+		{"a notify whose data is not an object", `{"op":"notify","id":"e1",` + at + `,"notify":{"visitID":"v-1","messages":[{"channel":"c","data":[1]}]}}`},
+		{"a notify with an unknown message key", `{"op":"notify","id":"e1",` + at + `,"notify":{"visitID":"v-1","messages":[{"channel":"c","data":{},"html":"<b>"}]}}`},
+		{"a notify with CR LF in its id", `{"op":"notify","id":"e1\r\nevent: x",` + at + `,"notify":{"visitID":"v-1","messages":[{"channel":"c","data":{}}]}}`},
+		{"a notify without visit", `{"op":"notify","id":"e1",` + at + `,"notify":{"messages":[{"channel":"c","data":{}}]}}`},
 		{"too large", `{"op":"cancel","id":"e1",` + at + `,"pad":"` + strings.Repeat(" ", MaxEventBytes) + `","cancel":{"interactionID":"i-1","visitID":"v-1"}}`},
 	}
 	for _, tc := range tests {

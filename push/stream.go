@@ -277,19 +277,22 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 	now := b.now()
 	b.expire(sh, visitID, v, now)
 
-	// Last-Event-ID names the newest invitation the page had: it has the
-	// ones engaged before it too. An ID that was never live here (cancelled
+	// Last-Event-ID names the newest invitation (or notify message, §9.3)
+	// the page had: it has the ones before it too. An ID that was never live here (cancelled
 	// before its engage) names no place in the order: the page gets every
 	// invitation.
 	var after uint64
 	if last != "" {
 		if i := v.live(last); i >= 0 {
 			after = v.invs[i].seq
+		} else if seq, ok := v.noteSeq(last); ok {
+			after = seq
 		} else if seq, ok := sh.tomb(visitID, last, now); ok {
 			after = seq
 		}
 	}
 	var initial [][]byte
+	var seqs []uint64 // initial's places in the order, for withNotes
 	for _, inv := range v.invs {
 		if inv.pageID != "" && inv.pageID != pageID {
 			continue
@@ -297,10 +300,11 @@ func (b *Broker) subscribe(visitID, pageID, last, client string) (*subscriber, [
 		inv.sentTo = append(inv.sentTo, s)
 		if inv.seq > after {
 			initial = append(initial, inv.frame)
+			seqs = append(seqs, inv.seq)
 			b.observeDelivered(visitID, inv, now, true)
 		}
 	}
-	return s, initial, nil
+	return s, withNotes(initial, seqs, v, pageID, after, now), nil
 }
 
 // release gives a held subscriber its sink, puts it in the heartbeat

@@ -24,6 +24,7 @@ type shard struct {
 	tombs     endedSet[uint64] // by endedKey; the value is the seq the invitation had here, 0 if it was never live here
 	seq       uint64           // the order of the shard's engages, for Last-Event-ID
 	due       dueHeap          // the live invitations, by expiry
+	notes     ring[noteDue]    // the kept notify messages, by expiry (notify.go)
 
 	forms endedSet[struct{}] // strict mode: accepted invitations whose form is open, by endedKey (form.go)
 
@@ -38,9 +39,11 @@ type shard struct {
 
 // visit is the state of one visitID. It is guarded by its shard's mutex.
 type visit struct {
-	id   string        // its key in the shard's visits
-	invs []*invitation // live, in engage order
-	subs []*subscriber
+	id    string        // its key in the shard's visits
+	invs  []*invitation // live, in engage order
+	subs  []*subscriber
+	notes []*note    // kept notify messages, in order
+	gone  []noteMark // the latest expired ones
 }
 
 type invitation struct {
@@ -143,6 +146,8 @@ func (b *Broker) apply(ev *Event) {
 		b.applyEnd(ev.cancel.VisitID, ev.cancel.InteractionID, cmp.Or(ev.cancel.Reason, "cancelled"), ev.at, ev)
 	case opAnswer:
 		b.applyEnd(ev.answer.VisitID, ev.answer.InteractionID, ev.answer.Result, ev.at, ev)
+	case opNotify:
+		b.applyNotify(ev)
 	}
 }
 
@@ -303,13 +308,14 @@ func (b *Broker) sweep() (pending bool) {
 			e := heap.Pop(&sh.due).(dueEntry)
 			b.expire(sh, e.v.id, e.v, now) // and v's other invitations due
 		}
+		b.expireNotes(sh, now)
 		sh.cmu.Lock()
 		check := sh.check
 		sh.check = nil
 		sh.cmu.Unlock()
 		for _, v := range check {
 			pruneDead(v)
-			if len(v.invs) == 0 && len(v.subs) == 0 && sh.visits[v.id] == v {
+			if len(v.invs) == 0 && len(v.subs) == 0 && len(v.notes) == 0 && sh.visits[v.id] == v {
 				delete(sh.visits, v.id)
 			}
 		}
@@ -322,7 +328,7 @@ func (b *Broker) sweep() (pending bool) {
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
 		sh.forms.expire(now.UnixNano())
-		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0
+		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0 || sh.notes.len() > 0
 		sh.mu.Unlock()
 	}
 	if s, ok := b.backend.(sweeper); ok && s.sweep() {

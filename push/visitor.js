@@ -27,6 +27,10 @@
  *     hide(interactionID, reason) {}, // optional: remove your rendering (reasons below)
  *     onEvent(type, data) {},      // optional: every event, for logging (types below)
  *     onStatus(state) {},          // optional: "connected", "reconnecting" or "gone"
+ *     contentContainers: ["#offers"], // optional: the containers gpe.appendContent may fill
+ *                                  //   (CSS selectors; the first is the default); none: it is off
+ *     contentOrigins: ["https://cdn.shop.example"], // optional: origins gpe.appendContent may load
+ *                                  //   from besides the page's own
  *   });
  *   conn.close();                  // closes the stream; onStatus hears "gone"
  *   conn.submitted(interactionID); // the visitor submitted the form of an invitation
@@ -46,8 +50,9 @@
  *   "expired"                the broker expired it (a throttled background tab, say);
  *   "cancelled", or the noengage's own reason (such as "agentUnavailable")   it was withdrawn.
  *
- * onEvent(type, data) hears "engage" (data: the invitation) and "cancel"
- * (data: {interactionID, reason}) as the broker sends them, and "answer"
+ * onEvent(type, data) hears "engage" (data: the invitation), "cancel"
+ * (data: {interactionID, reason}) and "notify" (data: the message) as the
+ * broker sends them, and "answer"
  * (data: {interactionID, result, channel}) when this page's visitor answers
  * or the invitation runs out here, before the answer is posted.
  *
@@ -56,6 +61,27 @@
  * resumes where it left off) or the page gets a new token, "gone" when the
  * browser has given up (the server refused the stream twice in a row, for
  * example while shutting down) or the page called close().
+ *
+ * Notify messages (contract §9): the gateway's notify API pushes messages
+ * {channel, data, page} to the visit's pages. A page handles a channel with
+ *   const off = GWE.on("shop.cart", function (data, message) { … });  // off() unregisters
+ * fn gets the message's data object and the whole message; handlers run in
+ * the order they were registered, and one that throws does not stop the
+ * others. onEvent hears "notify" (data: the message). A message reaches a
+ * page once, even across reconnects.
+ *
+ * gpe.appendContent ({url, method, container}) is GWE's predefined channel
+ * that loads HTML into the page. The script supports it only when the page
+ * names the containers it may fill (contentContainers, or the attribute
+ * data-content-containers="#offers #side"): the message's container must be
+ * one of them exactly (none: the first). It fetches url, with GET or POST
+ * and the page's cookies, only when url and the final URL after redirects
+ * are http(s) on the page's own origin or one of contentOrigins
+ * (data-content-origins="https://cdn.shop.example"), and appends the
+ * answer only if it is text/html. It never inserts HTML carried in a
+ * message. What it appends runs with the page's privileges (inline event
+ * handlers included): allow only origins and paths whose every answer you
+ * control. See the README's notes on the risk.
  *
  * Once show has returned, the script reports the invitation displayed: it
  * posts {interactionID, result: "shown"} to the disposition path, which
@@ -158,6 +184,61 @@
     if (box) box.remove();
   }
 
+  // The handlers of notify channels: channel → list of functions. A Map,
+  // so that a channel named "__proto__" or "toString" is a channel like
+  // any other.
+  var handlers = new Map();
+
+  function on(channel, fn) {
+    if (typeof channel !== "string" || typeof fn !== "function") throw new Error("GWE.on: a channel name and a function are required");
+    var list = handlers.get(channel);
+    if (!list) handlers.set(channel, (list = []));
+    list.push(fn);
+    return function off() {
+      var i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  function own(obj, key) {
+    return obj !== null && typeof obj === "object" && Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
+  }
+
+  function dispatch(message) {
+    var list = handlers.get(message.channel);
+    if (!list) return;
+    list.slice().forEach(function (fn) {
+      try { fn(message.data, message); } catch (err) { setTimeout(function () { throw err; }); }
+    });
+  }
+
+  // appendContent serves gpe.appendContent for a connection whose page
+  // named its containers: see the notes at the top.
+  function appendContent(opts, data) {
+    var containers = opts.contentContainers || [];
+    if (!containers.length) return;
+    var name = own(data, "container");
+    if (name === undefined || name === null || name === "") name = containers[0];
+    if (typeof name !== "string" || containers.indexOf(name) < 0) return;
+    var method = String(own(data, "method") || "GET").toUpperCase();
+    if (method !== "GET" && method !== "POST") return;
+    var allowed = function (u) {
+      return (u.protocol === "https:" || u.protocol === "http:") &&
+        (u.origin === location.origin || (opts.contentOrigins || []).indexOf(u.origin) >= 0);
+    };
+    var url;
+    try { url = new URL(String(own(data, "url")), location.href); } catch (err) { return; }
+    if (!allowed(url)) return;
+    fetch(url.href, { method: method, credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (r) {
+      var type = (r.headers.get("Content-Type") || "").split(";")[0].trim().toLowerCase();
+      if (!r.ok || type !== "text/html" || !allowed(new URL(r.url))) return;
+      return r.text().then(function (html) {
+        var box = document.querySelector(name);
+        if (box) box.insertAdjacentHTML("beforeend", html);
+      });
+    }).catch(function () {});
+  }
+
   function connect(opts) {
     if (!opts || !opts.visitID) throw new Error("GWE.connect: visitID is required");
     var base = (opts.base || scriptBase).replace(/\/$/, "");
@@ -172,7 +253,8 @@
     var state = "";
     var token = opts.token || "";
     var renewable = typeof opts.refreshToken === "function" || !!opts.tokenURL;
-    var lastID = "";    // the newest invitation this page was sent
+    var lastID = "";    // the newest event (invitation or message) this page was sent
+    var heard = new Set(); // the IDs of the notify messages this page had
     var es = null;      // the current EventSource
     var closed = false; // the page called close()
     var refused = 0;    // streams refused since one last opened
@@ -307,6 +389,20 @@
         // (contract §6.6), unless the visitor answered already.
         if (inv.interactionID in shown) post(inv.interactionID, "shown");
       });
+      source.addEventListener("notify", function (e) {
+        var message;
+        try { message = JSON.parse(e.data); } catch (err) { return; }
+        if (e.lastEventId) {
+          lastID = e.lastEventId;
+          if (heard.has(e.lastEventId)) return;
+          heard.add(e.lastEventId);
+          if (heard.size > 256) heard.delete(heard.values().next().value);
+        }
+        if (typeof own(message, "channel") !== "string") return;
+        onEvent("notify", message);
+        if (message.channel === "gpe.appendContent") appendContent(opts, own(message, "data"));
+        dispatch(message);
+      });
       source.addEventListener("cancel", function (e) {
         var data;
         try { data = JSON.parse(e.data); } catch (err) { return; }
@@ -336,13 +432,16 @@
 
   window.GWE = {
     connect: connect,
+    on: on,
     submitted: function (id) { return last ? last.submitted(id) : Promise.resolve(); },
   };
 
   if (script && script.dataset && script.dataset.visitId) {
     var start = function () {
       var d = script.dataset;
-      connect({ visitID: d.visitId, pageID: d.pageId, token: d.token, tokenURL: d.tokenUrl });
+      var list = function (s) { return s ? s.split(/\s+/).filter(Boolean) : undefined; };
+      connect({ visitID: d.visitId, pageID: d.pageId, token: d.token, tokenURL: d.tokenUrl,
+        contentContainers: list(d.contentContainers), contentOrigins: list(d.contentOrigins) });
     };
     if (document.body) start();
     else document.addEventListener("DOMContentLoaded", start);

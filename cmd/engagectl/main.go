@@ -1,9 +1,10 @@
-// Command engagectl calls the engage and noengage endpoints of a GWE
-// gateway (this module's, or a GWE server) from the command line.
+// Command engagectl calls the engage, noengage and notify endpoints of a
+// GWE gateway (this module's, or a GWE server) from the command line.
 //
 //	engagectl engage -visit VISIT [-channels chat,callback] [-interaction ID] [-title T] [-message M]
 //	                 [-page PAGE] [-lang en] [-expires SECONDS] [common flags]
 //	engagectl cancel -visit VISIT -interaction ID [-reason R] [common flags]
+//	engagectl notify -visit VISIT -channel CHANNEL -data '{…}' [-page PAGE] [common flags]
 //	engagectl token -visit VISIT [-page PAGE] [-ttl 10m] [-key ID:SECRET]
 //
 // engagectl token prints a visitor token (package push, contract §8) that
@@ -11,15 +12,18 @@
 // the environment variable ENGAGECTL_TOKEN_KEY: the key's ID, a colon, and
 // its secret in base64 (at least 32 bytes), as push.ParseTokenKey reads it.
 //
-// The common flags of engage and cancel: -url is the server's base URL (default
+// engagectl notify sends one message (contract §9) to the visit's pages,
+// or to the page -page names: -data is its JSON object.
+//
+// The common flags of engage, cancel and notify: -url is the server's base URL (default
 // http://127.0.0.1:8080); -paths picks the path family (/server/data/gateway
 // for 8.5, /backend/data/gateway for 8.1.2); -user and -password, or the
 // environment variables ENGAGECTL_USER and ENGAGECTL_PASSWORD, send HTTP
 // Basic credentials; -json prints the answer as JSON; -timeout bounds the
 // call, retries included.
 //
-// engagectl -h, engagectl engage -h, engagectl cancel -h and engagectl token
-// -h print every flag with its doc and default, and the environment
+// engagectl -h, and engagectl engage, cancel, notify or token with -h,
+// print every flag with its doc and default, and the environment
 // variables, on stdout.
 //
 // Exit codes:
@@ -64,8 +68,9 @@ func main() {
 const synopsis = `usage:
   engagectl engage -visit VISIT [-channels chat,callback] [flags]
   engagectl cancel -visit VISIT -interaction ID [flags]
+  engagectl notify -visit VISIT -channel CHANNEL -data '{...}' [-page PAGE] [flags]
   engagectl token -visit VISIT [-page PAGE] [-ttl 10m] [-key ID:SECRET]
-  engagectl [engage | cancel | token] -h    every flag, its doc and default
+  engagectl [engage | cancel | notify | token] -h    every flag, its doc and default
 `
 
 // environment and exitCodes end every help text. exitCodes is also in the
@@ -94,12 +99,13 @@ type config struct {
 	page, lang                  string
 	expires                     int
 	reason                      string
+	channel, data               string
 	key                         string
 	ttl                         time.Duration
 }
 
 // commands are engagectl's commands, in the order help lists them.
-var commands = []string{"engage", "cancel", "token"}
+var commands = []string{"engage", "cancel", "notify", "token"}
 
 // flags declares the flags of op (one of commands) into c.
 func flags(op string, c *config) *flag.FlagSet {
@@ -112,7 +118,12 @@ func flags(op string, c *config) *flag.FlagSet {
 		fs.StringVar(&c.key, "key", "", "the signing key, ID:SECRET with SECRET in base64 (default $ENGAGECTL_TOKEN_KEY)")
 		return fs
 	}
-	if op == "engage" {
+	switch op {
+	case "notify":
+		fs.StringVar(&c.channel, "channel", "", "the message's channel, such as gpe.appendContent (required)")
+		fs.StringVar(&c.data, "data", "", "the message's data, a JSON object (required)")
+		fs.StringVar(&c.page, "page", "", "the pageID: only that page gets the message; empty: every page of the visit")
+	case "engage":
 		fs.StringVar(&c.interaction, "interaction", "", "the interactionID; a random one when empty")
 		fs.StringVar(&c.channels, "channels", "chat", "the channels offered, comma-separated")
 		fs.StringVar(&c.title, "title", "", "the invitation's title")
@@ -120,7 +131,7 @@ func flags(op string, c *config) *flag.FlagSet {
 		fs.StringVar(&c.page, "page", "", "the pageID: only that page shows the invitation")
 		fs.StringVar(&c.lang, "lang", "", "the language tag (BCP 47)")
 		fs.IntVar(&c.expires, "expires", 0, "expiresIn: seconds the invitation stays live; 0 means the server's default")
-	} else {
+	default:
 		fs.StringVar(&c.interaction, "interaction", "", "the interactionID to cancel (required)")
 		fs.StringVar(&c.reason, "reason", "", "a reason for logs and pages")
 	}
@@ -135,7 +146,7 @@ func flags(op string, c *config) *flag.FlagSet {
 
 // help writes the help of op, or of both commands when op is empty.
 func help(w io.Writer, op string) {
-	fmt.Fprint(w, "engagectl calls the engage and noengage endpoints of a GWE gateway, and mints visitor tokens.\n\n", synopsis)
+	fmt.Fprint(w, "engagectl calls the engage, noengage and notify endpoints of a GWE gateway, and mints visitor tokens.\n\n", synopsis)
 	for _, o := range commands {
 		if op != "" && op != o {
 			continue
@@ -207,7 +218,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	id := c.interaction
-	if op == "engage" {
+	switch op {
+	case "notify":
+		if c.channel == "" || c.data == "" {
+			return usageError(stderr, "notify needs -channel and -data")
+		}
+		id = ""
+		err = client.Notify(ctx, &gateway.Notification{VisitID: c.visit, Messages: []gateway.Message{{Page: c.page, Channel: c.channel, Data: json.RawMessage(c.data)}}})
+	case "engage":
 		if id == "" {
 			id = newID()
 		}
@@ -221,7 +239,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			p.Invitation = &gateway.Invitation{Title: c.title, Message: c.message}
 		}
 		err = client.Engage(ctx, p)
-	} else {
+	default:
 		err = client.Cancel(ctx, &gateway.CancelData{InteractionID: id, VisitID: c.visit, Reason: c.reason})
 	}
 	return report(stdout, stderr, c.asJSON, id, err)
@@ -257,6 +275,13 @@ func mintToken(c config, stdout, stderr io.Writer) int {
 func report(stdout, stderr io.Writer, asJSON bool, id string, err error) int {
 	var f *gateway.Fault
 	switch {
+	case err == nil && id == "": // notify: no ID
+		if asJSON {
+			printJSON(stdout, map[string]any{"status": "OK"})
+		} else {
+			fmt.Fprintln(stdout, "OK")
+		}
+		return exitOK
 	case err == nil:
 		if asJSON {
 			printJSON(stdout, map[string]any{"status": "OK", "interactionID": id})

@@ -3,7 +3,7 @@
 // written; this package reads them three ways:
 //
 //   - [Struct] and [Field.Check] run the process's one validator, with the
-//     custom rules gweid, channel and httpurl registered, and describe each
+//     custom rules gweid, channel, httpurl and msgchannel registered, and describe each
 //     broken rule as a [FieldError];
 //   - [Compile] turns a struct type's tags into a [Program], a fast check
 //     that never calls the validator;
@@ -49,6 +49,7 @@ var customs = [...]custom{
 	{"gweid", isID, "may hold only letters, digits, '.', '_', ':' and '-'"},
 	{"channel", isChannel, "may hold only a-z, 0-9, '_' and '-'"},
 	{"httpurl", isHTTPURL, "must be an absolute http or https URL"},
+	{"msgchannel", isMessageChannel, "may hold only letters, digits, '.', '_' and '-'"},
 }
 
 func lookupCustom(name string) (custom, bool) {
@@ -67,11 +68,17 @@ func isID(s string) bool { return allIn(&idChars, s) }
 // isChannel reports whether s is a non-empty run of [a-z0-9_-].
 func isChannel(s string) bool { return s != "" && allIn(&channelChars, s) }
 
+// isMessageChannel reports whether s is a non-empty run of [A-Za-z0-9._-],
+// the channel of a notify message ("gpe.appendContent").
+func isMessageChannel(s string) bool { return s != "" && allIn(&messageChannelChars, s) }
+
 // The charsets, as tables: one load a byte is the cheapest test, and the
 // identifiers of every request go through it.
 var (
 	idChars      = charset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 	channelChars = charset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+	messageChannelChars = charset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 )
 
 func charset(chars string) (set [256]bool) {

@@ -54,7 +54,9 @@ func start(t *testing.T, newCluster func(t *testing.T, n int) *Cluster, n int, o
 		in.broker = push.NewBroker(&o)
 		mux := http.NewServeMux()
 		mux.Handle("/notification/", in.broker)
-		mux.Handle("/server/data/gateway/", gateway.NewHandler(in.broker, nil))
+		h := gateway.NewHandler(in.broker, nil)
+		mux.Handle("/server/data/gateway/", h)
+		mux.Handle("/server/data/notification/notify/", h)
 		in.srv = httptest.NewServer(mux)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
