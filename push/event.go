@@ -25,10 +25,11 @@ const MaxEventBytes = 64 << 10
 // every broker applies it when the Backend delivers it.
 //
 // Backends treat an Event as opaque: one that crosses a network stores the
-// bytes of [Event.MarshalBinary] and makes the Event again with
-// [Event.UnmarshalBinary], which checks it with the rules the engage
-// handler applies, so that nothing read from a shared log reaches a browser
-// unless a handler would have accepted it. An Event carries only what
+// bytes of [Event.MarshalBinary], and [Event.TraceParent] beside them, and
+// makes the Event again with [DecodeEvent], which checks the bytes with the
+// rules the engage handler applies (and the traceparent with W3C's), so
+// that nothing read from a shared log reaches a browser unless a handler
+// would have accepted it. An Event carries only what
 // delivery needs: a profile's userData and unknown keys stay with the
 // instance that received them.
 //
