@@ -23,7 +23,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Delivery$$' -benchtime 3s ./push
 	cd natsfanout && $(GO) test -run '^$$' -bench CrossInstance -benchtime 5s .
 	cd redisfanout && $(GO) test -run '^$$' -bench CrossInstance -benchtime 5s .
-	cd otelgateway && $(GO) test -run '^$$' -bench Engage -benchmem -count 3 .
+	cd otelgateway && $(GO) test -run '^$$' -bench Engage -benchmem -count 5 .
 
 ## loadtest: the handler against a bare handler over loopback with wrk
 loadtest:

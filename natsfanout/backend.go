@@ -86,7 +86,7 @@ var _ push.Backend = (*Backend)(nil)
 // counts are since New.
 type Stats struct {
 	// Dropped counts the events read from the stream that did not decode
-	// (see [push.Event.UnmarshalBinary]): each was dropped and logged.
+	// (see [push.DecodeEvent]): each was dropped and logged.
 	Dropped uint64
 	// Recreated counts the times a call found the stream or a bucket
 	// missing and provisioned them again.
@@ -376,15 +376,25 @@ func (b *Backend) Ended(ctx context.Context, visitID, interactionID string) (boo
 	return ended, err
 }
 
+// traceParentHeader is the header that carries an event's
+// [push.Event.TraceParent]: W3C Trace Context's name (contract §7.3).
+const traceParentHeader = "traceparent"
+
 // Publish implements [push.Backend]: a JetStream publish whose message ID
-// is the event's ID, acknowledged by the stream.
+// is the event's ID, acknowledged by the stream, with the event's
+// traceparent, if it has one, in the header traceparent.
 func (b *Backend) Publish(ctx context.Context, ev *push.Event) error {
 	data, err := ev.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("natsfanout: %w", err)
 	}
+	id, tp := ev.ID(), ev.TraceParent()
 	return b.do(ctx, func(ctx context.Context) error {
-		_, err := b.js.Publish(ctx, b.subject, data, jetstream.WithMsgID(ev.ID()), jetstream.WithExpectStream(b.stream))
+		msg := &nats.Msg{Subject: b.subject, Data: data}
+		if tp != "" {
+			msg.Header = nats.Header{traceParentHeader: {tp}}
+		}
+		_, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(b.stream))
 		return err
 	})
 }

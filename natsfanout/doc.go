@@ -17,14 +17,17 @@
 //
 //   - Events go to a JetStream stream (default GWE_EVENTS) on one subject
 //     (default gwe.events), each with its event's ID as the message ID, so
-//     a publish retried within two minutes is stored once. Publish returns
-//     once the stream has acknowledged the event.
+//     a publish retried within two minutes is stored once, and the
+//     event's traceparent, when it has one, in the message header
+//     traceparent (contract §7.3). Publish returns once the stream has
+//     acknowledged the event.
 //   - Each Listen call reads the stream in order through an ephemeral
 //     consumer of its own, from the oldest event the stream keeps, and
 //     resumes after the last event it read when its consumer is lost.
-//     Every message is decoded with [push.Event.UnmarshalBinary], which
-//     checks it with the engage handler's rules: what does not decode is
-//     dropped, counted in [Stats.Dropped] and logged, never delivered.
+//     Every message is decoded with [push.DecodeEvent], which checks it
+//     with the engage handler's rules: what does not decode is dropped,
+//     counted in [Stats.Dropped] and logged, never delivered. A
+//     traceparent header that is not valid, or repeated, is ignored.
 //   - Strict-mode claims are keys of a key-value bucket (default
 //     GWE_CLAIMS), one per visit, written with an atomic create and a
 //     per-key TTL: of two claims racing on two instances exactly one wins.

@@ -94,14 +94,20 @@ func (l *listener) session(ctx context.Context) (started bool, err error) {
 		}
 		delivered = meta.Sequence.Consumer
 		l.cursor = meta.Sequence.Stream
-		l.apply(msg.Data(), meta.Sequence.Stream)
+		l.apply(msg, meta.Sequence.Stream)
 	}
 }
 
-// apply decodes one message and delivers it, or drops it.
-func (l *listener) apply(data []byte, seq uint64) {
-	ev := new(push.Event)
-	if err := ev.UnmarshalBinary(data); err != nil {
+// apply decodes one message and delivers it, or drops it. Its traceparent
+// is the header's, when the message has exactly one: W3C Trace Context
+// holds several invalid, and push checks the one kept.
+func (l *listener) apply(msg jetstream.Msg, seq uint64) {
+	var tp string
+	if v := msg.Headers()[traceParentHeader]; len(v) == 1 {
+		tp = v[0]
+	}
+	ev, err := push.DecodeEvent(msg.Data(), tp)
+	if err != nil {
 		l.b.dropped.Add(1)
 		if l.b.logger != nil {
 			l.b.logger.Warn("natsfanout: dropped an event that does not decode", "stream", l.b.stream, "seq", seq, "err", err)

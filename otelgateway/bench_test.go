@@ -15,6 +15,9 @@ import (
 	"github.com/engagekit/gateway/otelgateway"
 	"github.com/engagekit/gateway/push"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // benchProfile is the ixnProfile of the root module's BenchmarkEngage.
@@ -52,12 +55,12 @@ func benchServe(b *testing.B, h http.Handler) {
 
 // sdkTelemetry is the adapter on the SDK's MeterProvider with a manual
 // reader and no exporter: the measurements are aggregated as for any
-// exporter, and never exported. Tracing stays with the global provider,
-// which records nothing.
-func sdkTelemetry(b *testing.B) *otelgateway.Telemetry {
+// exporter, and never exported. Tracing is on tp; nil means the global
+// provider, which records nothing.
+func sdkTelemetry(b *testing.B, tp trace.TracerProvider) *otelgateway.Telemetry {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() { mp.Shutdown(context.Background()) })
-	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
+	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp, TracerProvider: tp})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,16 +71,25 @@ func sdkTelemetry(b *testing.B) *otelgateway.Telemetry {
 // form-encoded ixnProfile, gateway.Discard as the notifier) without and
 // with the adapter, in one run: Handler+otel is Observe (the metrics),
 // Handler+otel+spans adds Notifier's span, with the global tracer provider
-// of a program that set none.
+// of a program that set none. The last two trace through a provider given
+// in Options: the API's no-op provider (a span that records nothing), and
+// the SDK's with no exporter, which records every span.
 func BenchmarkEngage(b *testing.B) {
 	b.Run("Handler", func(b *testing.B) { benchServe(b, gateway.NewHandler(gateway.Discard, nil)) })
 	b.Run("Handler+otel", func(b *testing.B) {
-		tel := sdkTelemetry(b)
+		tel := sdkTelemetry(b, nil)
 		benchServe(b, gateway.NewHandler(gateway.Discard, &gateway.Options{Observe: tel.Observe}))
 	})
-	b.Run("Handler+otel+spans", func(b *testing.B) {
-		tel := sdkTelemetry(b)
+	spans := func(b *testing.B, tp trace.TracerProvider) {
+		tel := sdkTelemetry(b, tp)
 		benchServe(b, gateway.NewHandler(tel.Notifier(gateway.Discard), &gateway.Options{Observe: tel.Observe}))
+	}
+	b.Run("Handler+otel+spans", func(b *testing.B) { spans(b, nil) })
+	b.Run("Handler+otel+spans+noop", func(b *testing.B) { spans(b, noop.NewTracerProvider()) })
+	b.Run("Handler+otel+spans+sdk", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider()
+		b.Cleanup(func() { tp.Shutdown(context.Background()) })
+		spans(b, tp)
 	})
 }
 
@@ -114,12 +126,14 @@ func BenchmarkEngageBroker(b *testing.B) {
 		}
 	}
 	b.Run("Broker", func(b *testing.B) { run(b, nil) })
-	b.Run("Broker+otel", func(b *testing.B) { run(b, sdkTelemetry(b).Observer()) })
+	b.Run("Broker+otel", func(b *testing.B) { run(b, sdkTelemetry(b, nil).Observer()) })
 }
 
 // BenchmarkEngageAdapterCost is what the adapter adds to one engage, alone
 // and so less at the mercy of a busy machine than the difference of two
-// whole engages: Observe once (the request), and the Observer's hooks
+// whole engages: Observe once (the request); Notifier's span around an
+// engage (of gateway.Discard), with the global provider of a program that
+// set none and with the SDK's, which records it; and the Observer's hooks
 // that an engage delivered to an open stream and then answered calls
 // (offered, delivered with its duration, ended).
 func BenchmarkEngageAdapterCost(b *testing.B) {
@@ -130,14 +144,30 @@ func BenchmarkEngageAdapterCost(b *testing.B) {
 	p := &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}
 	ctx := context.Background()
 	b.Run("Observe", func(b *testing.B) {
-		tel := sdkTelemetry(b)
+		tel := sdkTelemetry(b, nil)
 		b.ReportAllocs()
 		for b.Loop() {
 			tel.Observe(obs)
 		}
 	})
+	b.Run("Notifier", func(b *testing.B) {
+		n := sdkTelemetry(b, nil).Notifier(gateway.Discard)
+		b.ReportAllocs()
+		for b.Loop() {
+			n.Engage(ctx, p)
+		}
+	})
+	b.Run("Notifier+sdk", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider()
+		b.Cleanup(func() { tp.Shutdown(context.Background()) })
+		n := sdkTelemetry(b, tp).Notifier(gateway.Discard)
+		b.ReportAllocs()
+		for b.Loop() {
+			n.Engage(ctx, p)
+		}
+	})
 	b.Run("Observe+hooks", func(b *testing.B) {
-		tel := sdkTelemetry(b)
+		tel := sdkTelemetry(b, nil)
 		h := tel.Observer()
 		b.ReportAllocs()
 		for b.Loop() {

@@ -47,7 +47,7 @@ func (t *Telemetry) delivered(d push.Delivery) {
 	if !d.OnConnect {
 		t.delivery.Record(ctx, max(0, d.Time.Sub(d.Accepted).Seconds()))
 	}
-	if d.TraceParent == "" {
+	if d.TraceParent == "" || !t.tracing() {
 		return
 	}
 	sc, ok := parseTraceParent(d.TraceParent)

@@ -45,7 +45,13 @@ type Options struct {
 	// otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 	// TracerProvider makes the spans. Nil means the global one,
-	// otel.GetTracerProvider().
+	// otel.GetTracerProvider(); while no program has set a global provider
+	// (otel.SetTracerProvider), the API's default records nothing, and the
+	// adapter then starts no span at all, which saves each engage the
+	// allocations of a span that records nothing. Set TracerProvider to
+	// have every span started through it, set or not: eBPF
+	// auto-instrumentation (go.opentelemetry.io/auto), which works through
+	// the default provider, needs that.
 	TracerProvider trace.TracerProvider
 }
 
@@ -54,6 +60,9 @@ type Options struct {
 // is safe for concurrent use.
 type Telemetry struct {
 	tracer trace.Tracer
+	// unset is the API's default global provider when the tracer is
+	// its; nil when the tracer is another provider's. See tracing.
+	unset trace.TracerProvider
 
 	requests    metric.Int64Counter
 	reqDuration metric.Float64Histogram
@@ -85,11 +94,15 @@ func New(opts *Options) (*Telemetry, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
+	var unset trace.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
+		if apiDefault(tp) {
+			unset = tp
+		}
 	}
 	m := mp.Meter(ScopeName)
-	t := &Telemetry{tracer: tp.Tracer(ScopeName)}
+	t := &Telemetry{tracer: tp.Tracer(ScopeName), unset: unset}
 	t.reqAttrs.make = func(k reqKey) attrSet {
 		op := k.op
 		if op == "" {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/push"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -49,19 +51,47 @@ var spanKinds = func() (o [trace.SpanKindConsumer + 1][]trace.SpanStartOption) {
 	return o
 }()
 
+// apiDefault reports whether tp is the OpenTelemetry API's default global
+// provider, the one otel.GetTracerProvider returns until a program sets
+// one: its spans record nothing and carry their parent's span context,
+// which the API gives no other way to know. Another package path, in a
+// later API, makes it false: spans are then started as for any provider.
+func apiDefault(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// tracing reports whether spans are to be started: unless the tracer is
+// the API's default global provider's and no provider has been set since
+// (one load and one comparison). Once a program sets a provider, the
+// default's tracer delegates to it, and spans are started.
+func (t *Telemetry) tracing() bool {
+	return t.unset == nil || otel.GetTracerProvider() != t.unset
+}
+
 // start starts a span, with the invitation's attributes when it records.
+// It returns ctx and a nil span when the adapter does not trace (see
+// tracing): endSpan accepts that.
 func (t *Telemetry) start(ctx context.Context, name string, kind trace.SpanKind, visitID, interactionID string) (context.Context, trace.Span) {
+	if !t.tracing() {
+		return ctx, nil
+	}
 	ctx, span := t.tracer.Start(ctx, name, spanKinds[kind]...)
 	if span.IsRecording() {
-		span.SetAttributes(KeyVisitID.String(visitID))
 		if interactionID != "" {
-			span.SetAttributes(KeyInteractionID.String(interactionID))
+			span.SetAttributes(KeyVisitID.String(visitID), KeyInteractionID.String(interactionID))
+		} else {
+			span.SetAttributes(KeyVisitID.String(visitID))
 		}
 	}
 	return ctx, span
 }
 
+// endSpan ends a span of start, nil or not, with err's status and code.
 func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
 	if err != nil && span.IsRecording() {
 		var f *gateway.Fault
 		if errors.As(err, &f) && f.Code != "" {

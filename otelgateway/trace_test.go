@@ -3,13 +3,17 @@ package otelgateway_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/otelgateway"
 	"github.com/engagekit/gateway/push"
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -169,4 +173,72 @@ func TestNoSpanWithoutTrace(t *testing.T) {
 			t.Errorf("a delivery without a trace context recorded %s", s.Name)
 		}
 	}
+}
+
+// TestGlobalTracerProvider: with no TracerProvider in Options, the adapter
+// traces through the global provider. While none is set, its spans would
+// record nothing and carry their parent's context, so none is started and
+// an engage costs no allocation for them; once a program sets one, even
+// after New, the spans go to it. Setting the global provider cannot be
+// undone, so the second half runs in a process of its own.
+func TestGlobalTracerProvider(t *testing.T) {
+	if os.Getenv("OTELGATEWAY_SET_GLOBAL") == "1" {
+		globalProviderSetAfterNew(t)
+		return
+	}
+	t.Run("while none is set, the notifier starts no span", func(t *testing.T) {
+		tel, err := otelgateway.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got context.Context
+		n := tel.Notifier(notifierFunc(func(ctx context.Context) { got = ctx }))
+		ctx, p := context.Background(), &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}
+		allocs := testing.AllocsPerRun(100, func() { n.Engage(ctx, p) })
+		if got != ctx || allocs != 0 {
+			t.Errorf("the inner notifier got the request's context: %t; %v allocations per engage, want 0", got == ctx, allocs)
+		}
+	})
+	t.Run("once one is set, spans go to it", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGlobalTracerProvider$", "-test.v")
+		cmd.Env = append(os.Environ(), "OTELGATEWAY_SET_GLOBAL=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestGlobalTracerProvider") {
+			t.Errorf("%v:\n%s", err, out)
+		}
+	})
+}
+
+func globalProviderSetAfterNew(t *testing.T) {
+	tel, err := otelgateway.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := tel.Notifier(notifierFunc(func(context.Context) {}))
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	otel.SetTracerProvider(tp)
+	n.Engage(context.Background(), &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}})
+	var names []string
+	for _, s := range exp.GetSpans() {
+		names = append(names, s.Name)
+	}
+	if diff := cmp.Diff([]string{"gateway.engage"}, names); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
+
+// notifierFunc is a Notifier whose Engage and Cancel call f with their
+// context and succeed.
+type notifierFunc func(context.Context)
+
+func (f notifierFunc) Engage(ctx context.Context, _ *gateway.Profile) error {
+	f(ctx)
+	return nil
+}
+
+func (f notifierFunc) Cancel(ctx context.Context, _ *gateway.CancelData) error {
+	f(ctx)
+	return nil
 }

@@ -32,6 +32,11 @@ import (
 //     independent facts.
 //   - A Backend keeps no pointer to an [*Event] after the call that was
 //     given it returns, and never changes one.
+//   - A Backend whose log is not in this process stores the bytes of
+//     [Event.MarshalBinary] and, when [Event.TraceParent] is not empty,
+//     the traceparent beside them, in the message's headers (a NATS
+//     header, a field of a Redis stream entry; contract §7.3). It makes
+//     the event again with [DecodeEvent], which checks both.
 type Backend interface {
 	// Claim makes interactionID the holder of visitID's strict-mode claim
 	// for ttl, unless another interaction holds it, atomically across every
@@ -84,9 +89,8 @@ type Backend interface {
 	// events of one visit reach it one at a time, in order (a backend may
 	// thus deliver from one goroutine, or from one per shard of visits).
 	// deliver returns quickly, never blocks, and must not call the Backend
-	// or keep ev. Events that do not decode (see
-	// [Event.UnmarshalBinary]) are dropped, never delivered, and counted or
-	// logged by the Backend.
+	// or keep ev. Events that do not decode (see [DecodeEvent]) are
+	// dropped, never delivered, and counted or logged by the Backend.
 	Listen(ctx context.Context, deliver func(*Event)) error
 
 	// Ping reports whether the store is reachable now, for readiness checks.

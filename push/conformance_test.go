@@ -154,7 +154,7 @@ type logStore struct {
 	state atomic.Pointer[push.MemoryBackend]
 
 	mu      sync.Mutex
-	log     [][]byte
+	log     []logEntry
 	gen     int           // incremented when the log is wiped
 	changed chan struct{} // closed and replaced when the log changes
 }
@@ -166,6 +166,13 @@ func (l *logStore) wipe() {
 	l.log, l.gen = nil, l.gen+1
 	close(l.changed)
 	l.changed = make(chan struct{})
+}
+
+// logEntry is an encoded event and its traceparent, as a message and its
+// header.
+type logEntry struct {
+	data        []byte
+	traceParent string
 }
 
 // logBackend is one broker's connection to a logStore.
@@ -209,7 +216,7 @@ func (b *logBackend) Publish(_ context.Context, ev *push.Event) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.log = append(b.log, data)
+	b.log = append(b.log, logEntry{data, ev.TraceParent()})
 	close(b.changed)
 	b.changed = make(chan struct{})
 	return nil
@@ -228,12 +235,12 @@ func (b *logBackend) Listen(ctx context.Context, deliver func(*push.Event)) erro
 		next = len(b.log)
 		changed := b.changed
 		b.mu.Unlock()
-		for _, data := range batch {
-			var ev push.Event
-			if err := ev.UnmarshalBinary(data); err != nil {
+		for _, e := range batch {
+			ev, err := push.DecodeEvent(e.data, e.traceParent)
+			if err != nil {
 				continue // junk is dropped
 			}
-			deliver(&ev)
+			deliver(ev)
 		}
 		select {
 		case <-ctx.Done():

@@ -25,20 +25,21 @@ const MaxEventBytes = 64 << 10
 // every broker applies it when the Backend delivers it.
 //
 // Backends treat an Event as opaque: one that crosses a network stores the
-// bytes of [Event.MarshalBinary] and makes the Event again with
-// [Event.UnmarshalBinary], which checks it with the rules the engage
-// handler applies, so that nothing read from a shared log reaches a browser
-// unless a handler would have accepted it. An Event carries only what
+// bytes of [Event.MarshalBinary], and [Event.TraceParent] beside them, and
+// makes the Event again with [DecodeEvent], which checks the bytes with the
+// rules the engage handler applies (and the traceparent with W3C's), so
+// that nothing read from a shared log reaches a browser unless a handler
+// would have accepted it. An Event carries only what
 // delivery needs: a profile's userData and unknown keys stay with the
 // instance that received them.
 //
 // The encoding is JSON, one object: {"op":"engage"|"cancel"|"answer"|
 // "notify", "id", "at", then "profile" and "expiresAt" for an engage,
 // "cancel" (a cancelData object) for a cancel, "answer" ({visitID,
-// interactionID, result, channel}) for an answer, "notify" ({visitID,
-// messages}, a [gateway.Notification]) for a notify, and optionally
-// "traceparent"}.
-// docs/contract.md §7.3 describes it.
+// interactionID, result, channel}) for an answer, and "notify" ({visitID,
+// messages}, a [gateway.Notification]) for a notify}. An event's trace
+// context is not in it: see [Event.TraceParent] and [DecodeEvent].
+// docs/contract.md §7.3 describes both.
 //
 // An Event does not change while a Backend or a broker has it, and is safe
 // to share between goroutines during that call. A broker's own event may
@@ -50,7 +51,7 @@ type Event struct {
 	n  uint64 // a local event's number: its ID is eventIDs.prefix and n
 	at time.Time
 
-	trace string // the W3C traceparent of the publishing context, or ""
+	trace string // a valid W3C traceparent of the publishing context, or ""
 
 	// op engage
 	profile   *gateway.Profile // the fields delivery needs; no userData, no Extra
@@ -172,10 +173,6 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 	b = append(b, `,"at":"`...)
 	b = e.at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	if e.trace != "" {
-		b = append(b, `,"traceparent":`...)
-		b = jsonscan.AppendString(b, e.trace)
-	}
 	switch e.op {
 	case opEngage:
 		b = append(b, `,"expiresAt":"`...)
@@ -209,6 +206,34 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// TraceParent returns the W3C traceparent of the request that made the
+// event ("00-<trace-id>-<parent-id>-<flags>", see [Observer].TraceParent),
+// or "" when it has none. It is not part of [Event.MarshalBinary]'s
+// encoding: a Backend that crosses a network carries it beside the
+// event's bytes, in the message's headers (contract §7.3), and gives it
+// back to [DecodeEvent]. A non-empty result is always a valid version-00
+// traceparent, 55 bytes.
+func (e *Event) TraceParent() string { return e.trace }
+
+// DecodeEvent makes the event a Backend read from its log: data is
+// decoded and checked as [Event.UnmarshalBinary] does, and traceParent is
+// what the message carried beside it, the [Event.TraceParent] of the
+// published event ("" for none). traceParent comes from a shared log, so
+// it is checked strictly: a value that is not a valid W3C traceparent of
+// version 00 (55 bytes, lower-case hex, trace and parent IDs not all
+// zeros) is dropped, and the event is decoded without one: a bad trace
+// context never costs an event. It returns UnmarshalBinary's error.
+func DecodeEvent(data []byte, traceParent string) (*Event, error) {
+	e := new(Event)
+	if err := e.UnmarshalBinary(data); err != nil {
+		return nil, err
+	}
+	if validTraceParent(traceParent) {
+		e.trace = traceParent
+	}
+	return e, nil
+}
+
 // errBadEvent is what UnmarshalBinary returns; the cause says why, for logs.
 var errBadEvent = errors.New("push: not a valid event")
 
@@ -237,7 +262,7 @@ func (e *Event) decode(text string) error {
 	if err := d.Reset(text); err != nil {
 		return err
 	}
-	var opName, at, expiresAt, profile, cancel, answer, notify, trace string
+	var opName, at, expiresAt, profile, cancel, answer, notify string
 	str := func(dst *string) error {
 		if d.Peek() != jsonscan.String {
 			return errors.New("a string was expected")
@@ -275,8 +300,6 @@ func (e *Event) decode(text string) error {
 			return raw(&answer)
 		case "notify":
 			return raw(&notify)
-		case "traceparent":
-			return str(&trace)
 		}
 		_, err := d.Skip()
 		return err
@@ -292,9 +315,6 @@ func (e *Event) decode(text string) error {
 	}
 	if e.at, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return errors.New("at must be an RFC 3339 time")
-	}
-	if validTraceParent(trace) {
-		e.trace = trace // else dropped: a trace context never costs an event
 	}
 	switch opName {
 	case "engage":

@@ -126,3 +126,70 @@ func TestEventUnmarshalIgnoresUnknownKeys(t *testing.T) {
 		t.Errorf("cancel kept unknown keys: %v", e.cancel.Extra)
 	}
 }
+
+// TestDecodeEventTraceParent: the traceparent a backend carries beside an
+// event comes from a shared log; only a valid version-00 one is kept, and
+// a bad one costs the event nothing.
+func TestDecodeEventTraceParent(t *testing.T) {
+	const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	data, err := cancelEvent(&gateway.CancelData{InteractionID: "i-1", VisitID: "v-1"}, eventTime).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, traceParent, want string }{
+		{"a valid traceparent is kept", valid, valid},
+		{"an unsampled one too", valid[:53] + "00", valid[:53] + "00"},
+		{"none is none", "", ""},
+		{"an all-zero trace ID is dropped", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", ""},
+		{"an all-zero parent ID is dropped", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", ""},
+		{"upper case is dropped", strings.ToUpper(valid[:3]) + "4BF92F3577B34DA6A3CE929D0E0E4736" + valid[35:], ""},
+		{"another version is dropped", "01" + valid[2:], ""},
+		{"version ff is dropped", "ff" + valid[2:], ""},
+		{"a longer value is dropped", valid + "-extra", ""},
+		{"a shorter value is dropped", valid[:54], ""},
+		{"CR LF is dropped", valid[:53] + "\r\n", ""},
+		{"a huge value is dropped", strings.Repeat("0", MaxEventBytes), ""},
+		{"a non-hex flag is dropped", valid[:53] + "0x", ""},
+		{"a missing dash is dropped", valid[:35] + "_" + valid[36:], ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := DecodeEvent(data, tc.traceParent)
+			if err != nil {
+				t.Fatalf("DecodeEvent: %v; the event must be kept whatever its traceparent", err)
+			}
+			if got := e.TraceParent(); got != tc.want {
+				t.Errorf("TraceParent() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("an event that does not decode is refused with its traceparent", func(t *testing.T) {
+		if e, err := DecodeEvent([]byte(`{"op":"explode"}`), valid); err == nil {
+			t.Errorf("DecodeEvent accepted junk: %+v", e)
+		}
+	})
+}
+
+// TestEventEncodingHasNoTraceParent: the trace context travels beside the
+// event, never in its JSON; one written there by an earlier release is
+// ignored.
+func TestEventEncodingHasNoTraceParent(t *testing.T) {
+	const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ev := cancelEvent(&gateway.CancelData{InteractionID: "i-1", VisitID: "v-1"}, eventTime)
+	ev.trace = valid
+	data, err := ev.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "traceparent") || strings.Contains(string(data), valid) {
+		t.Errorf("the encoding carries the trace context: %s", data)
+	}
+	old := `{"op":"cancel","id":"e1","at":"2026-11-29T10:00:00Z","traceparent":"` + valid + `","cancel":{"interactionID":"i-1","visitID":"v-1"}}`
+	var e Event
+	if err := e.UnmarshalBinary([]byte(old)); err != nil {
+		t.Fatalf("an event of an earlier release: %v", err)
+	}
+	if got := e.TraceParent(); got != "" {
+		t.Errorf("TraceParent() of an event with the key in its JSON = %q, want none", got)
+	}
+}

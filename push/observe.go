@@ -65,9 +65,11 @@ type Observer struct {
 	// TraceParent, when set, returns the W3C traceparent of the span in
 	// ctx ("00-<trace-id>-<span-id>-<flags>"), or "" when there is none.
 	// The broker calls it with the context of Engage, Cancel and a
-	// disposition, and carries what it returns in the event it publishes
-	// (contract §7.3), so that the broker that delivers the invitation,
-	// on any instance, reports it in [Delivery].TraceParent.
+	// disposition, and carries what it returns with the event it publishes
+	// ([Event.TraceParent]; a backend puts it in its message's headers,
+	// contract §7.3), so that the broker that delivers the invitation, on
+	// any instance, reports it in [Delivery].TraceParent. A value that is
+	// not a valid version-00 traceparent is not carried.
 	TraceParent func(ctx context.Context) string
 }
 
@@ -87,7 +89,8 @@ type Delivery struct {
 	// the engage arrived, and the latency is the gateway's own.
 	OnConnect bool
 	// TraceParent is the traceparent of the engage, from the event
-	// (see [Observer].TraceParent); "" when it had none.
+	// (see [Observer].TraceParent and [Event.TraceParent]); "" when it
+	// had none.
 	TraceParent string
 }
 
@@ -113,10 +116,13 @@ func observer(opts *Options) Observer {
 	return *opts.Observer
 }
 
-// traced sets ev's traceparent from ctx, when the Observer traces.
+// traced sets ev's traceparent from ctx, when the Observer traces and
+// gives a valid one.
 func (b *Broker) traced(ctx context.Context, ev *Event) *Event {
 	if b.obs.TraceParent != nil {
-		ev.trace = b.obs.TraceParent(ctx)
+		if tp := b.obs.TraceParent(ctx); validTraceParent(tp) {
+			ev.trace = tp
+		}
 	}
 	return ev
 }

@@ -12,11 +12,13 @@
 // Keys start with [Options.Prefix] ("gwe:" by default):
 //
 //   - prefix+"events" is a Redis stream, the log of events. [Backend.Publish]
-//     appends an entry (fields "id", the event's ID, and "ev", the bytes of
-//     [push.Event.MarshalBinary]) and trims the stream in the same script,
-//     to [Options.History] by the server's clock and to about
-//     [Options.MaxLen] entries. [Backend.Listen] reads it with XREAD BLOCK
-//     from its first entry, then from the last entry it delivered.
+//     appends an entry (fields "id", the event's ID, "ev", the bytes of
+//     [push.Event.MarshalBinary], and "traceparent", the event's
+//     [push.Event.TraceParent] when it has one; contract §7.3) and trims
+//     the stream in the same script, to [Options.History] by the server's
+//     clock and to about [Options.MaxLen] entries. [Backend.Listen] reads
+//     it with XREAD BLOCK from its first entry, then from the last entry
+//     it delivered.
 //   - prefix+"claim:"+visitID holds the interactionID of the visit's
 //     strict-mode claim, with the claim's ttl (SET NX PX).
 //   - prefix+"end:"+len(visitID)+":"+visitID+":"+interactionID exists while

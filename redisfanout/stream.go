@@ -15,9 +15,15 @@ import (
 
 // publishScript appends an event and trims the stream, by length and by
 // age on the server's clock, in one round trip. KEYS[1] is the stream;
-// ARGV is MaxLen, History in milliseconds, the event's ID and its bytes.
+// ARGV is MaxLen, History in milliseconds, the event's ID, its bytes and
+// its traceparent, which is stored in a field of its own when not empty.
 var publishScript = redis.NewScript(`
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[3], 'ev', ARGV[4])
+local id
+if ARGV[5] ~= '' then
+	id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[3], 'ev', ARGV[4], 'traceparent', ARGV[5])
+else
+	id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[3], 'ev', ARGV[4])
+end
 local t = redis.call('TIME')
 local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
 if minid > 0 then
@@ -26,7 +32,9 @@ end
 return id`)
 
 // Publish implements [push.Backend]: it returns once Redis has appended the
-// event to the stream. An event whose encoding is over
+// event to the stream, as an entry whose field ev holds the event's bytes
+// and, when the event has one, whose field traceparent holds its
+// traceparent (contract §7.3). An event whose encoding is over
 // [push.MaxEventBytes], which every listener would drop, is refused with
 // an error and not published.
 func (b *Backend) Publish(ctx context.Context, ev *push.Event) error {
@@ -37,7 +45,7 @@ func (b *Backend) Publish(ctx context.Context, ev *push.Event) error {
 	if len(data) > push.MaxEventBytes {
 		return fmt.Errorf("redisfanout: event %s is %d bytes, over push.MaxEventBytes", ev.ID(), len(data))
 	}
-	if err := publishScript.Run(ctx, b.client, []string{b.stream}, b.maxLen, b.historyMS, ev.ID(), data).Err(); err != nil {
+	if err := publishScript.Run(ctx, b.client, []string{b.stream}, b.maxLen, b.historyMS, ev.ID(), data, ev.TraceParent()).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -145,16 +153,16 @@ func (l *listener) session(ctx context.Context) (read bool, err error) {
 }
 
 // apply delivers one entry, or drops it, and moves the cursor past it.
+// The entry's traceparent field, if any, is checked by push.DecodeEvent.
 func (l *listener) apply(m redis.XMessage) {
 	l.cursor = m.ID
-	ev := new(push.Event)
 	data, ok := m.Values["ev"].(string)
-	var err error
 	if !ok {
-		err = errors.New(`no "ev" field`)
-	} else {
-		err = ev.UnmarshalBinary([]byte(data))
+		l.b.drop(m.ID, errors.New(`no "ev" field`))
+		return
 	}
+	tp, _ := m.Values["traceparent"].(string)
+	ev, err := push.DecodeEvent([]byte(data), tp)
 	if err != nil {
 		l.b.drop(m.ID, err)
 		return
