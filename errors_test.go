@@ -25,6 +25,7 @@ var sentinels = []struct {
 	{gateway.CodeBadRequest, gateway.ErrBadRequest},
 	{gateway.CodeValidation, gateway.ErrValidation},
 	{gateway.CodeEngagementInProgress, gateway.ErrEngagementInProgress},
+	{gateway.CodeEngagementSuppressed, gateway.ErrEngagementSuppressed},
 	{gateway.CodeUnauthorized, gateway.ErrUnauthorized},
 	{gateway.CodeForbidden, gateway.ErrForbidden},
 	{gateway.CodeNotFound, gateway.ErrNotFound},
@@ -69,7 +70,7 @@ func TestFaultMatchesTheSentinelOfItsCode(t *testing.T) {
 		{"a wrapped sentinel", fmt.Errorf("visit busy: %w", gateway.ErrEngagementInProgress), []gateway.Code{gateway.CodeEngagementInProgress}},
 		{"a plain error", errors.New("boom"), nil},
 		{"INTERNAL", &gateway.Fault{Code: gateway.CodeInternal}, nil},
-		{"a code the package does not know", &gateway.Fault{Code: "ENGAGEMENT_SUPPRESSED", Status: 400}, nil},
+		{"a code the package does not know", &gateway.Fault{Code: "OFFER_DECLINED", Status: 400}, nil},
 		{"a Client's 502 without a FAULT", &gateway.Fault{Status: 502}, []gateway.Code{gateway.CodeUnavailable}},
 		{"a Client's 503 without a FAULT", &gateway.Fault{Status: 503}, []gateway.Code{gateway.CodeUnavailable}},
 		{"a Client's 504 without a FAULT", &gateway.Fault{Status: 504}, []gateway.Code{gateway.CodeUnavailable}},
@@ -256,7 +257,7 @@ func TestCodeCommentsShowTheTable(t *testing.T) {
 			seen++
 		}
 	}
-	if seen != 11 {
-		t.Errorf("found %d commented codes, want 11", seen)
+	if seen != 12 {
+		t.Errorf("found %d commented codes, want 12", seen)
 	}
 }
