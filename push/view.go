@@ -244,6 +244,9 @@ func minTime(a, b time.Time) time.Time {
 func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, ev *Event, until, now time.Time) {
 	inv := v.invs[i]
 	b.observeEnd(visitID, inv, ev)
+	if b.reporter != nil {
+		b.queueOutcome(outcomeOf(visitID, inv, ev), recordOutcome)
+	}
 	v.invs = slices.Delete(v.invs, i, i+1)
 	sh.due.remove(inv)
 	if len(v.invs) == 0 {
