@@ -580,7 +580,7 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 		}
 	}
 	if b.gate != nil && b.gate.counts {
-		if err := b.countOffer(ctx, p.VisitID, now); err != nil {
+		if err := b.countOffer(ctx, p.VisitID, p.InteractionID, now); err != nil {
 			if b.strict {
 				b.undoClaim(ctx, p.VisitID, p.InteractionID)
 			}

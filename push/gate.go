@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -148,11 +149,26 @@ func (g *gate) quiet(t time.Time) bool {
 }
 
 // visitGate is a visit's record: the time of its last rejection and the
-// times of its invitations that still matter, oldest first, in Unix
-// milliseconds.
+// invitations that still matter, oldest first.
 type visitGate struct {
-	rejected int64
-	offers   []int64
+	rejected int64 // Unix milliseconds
+	offers   []offer
+}
+
+// offer is an invitation the Gate counted: when, in Unix milliseconds,
+// and a hash of its interactionID, so that an engage repeated on another
+// broker before its event arrived there is not counted twice (two IDs
+// share a hash once in 4 billion, and the second is then admitted
+// uncounted).
+type offer struct {
+	at int64
+	id uint32
+}
+
+func offerID(interactionID string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(interactionID))
+	return h.Sum32()
 }
 
 // gateVersion starts an encoded visitGate; a record that does not decode
@@ -160,12 +176,13 @@ type visitGate struct {
 const gateVersion = 1
 
 func (v *visitGate) encode() []byte {
-	b := make([]byte, 0, 3+binary.MaxVarintLen64*(1+len(v.offers)))
+	b := make([]byte, 0, 3+binary.MaxVarintLen64+(binary.MaxVarintLen64+4)*len(v.offers))
 	b = append(b, gateVersion)
 	b = binary.AppendUvarint(b, uint64(v.rejected))
 	b = binary.AppendUvarint(b, uint64(len(v.offers)))
-	for _, t := range v.offers {
-		b = binary.AppendUvarint(b, uint64(t))
+	for _, o := range v.offers {
+		b = binary.AppendUvarint(b, uint64(o.at))
+		b = binary.BigEndian.AppendUint32(b, o.id)
 	}
 	return b
 }
@@ -195,11 +212,12 @@ func decodeVisitGate(b []byte) (visitGate, bool) {
 	if !ok || n > MaxGateWindow {
 		return visitGate{}, false
 	}
-	v.offers = make([]int64, n)
+	v.offers = make([]offer, n)
 	for i := range v.offers {
-		if v.offers[i], ok = next(); !ok {
+		if v.offers[i].at, ok = next(); !ok || len(b) < 4 {
 			return visitGate{}, false
 		}
+		v.offers[i].id, b = binary.BigEndian.Uint32(b), b[4:]
 	}
 	return v, len(b) == 0
 }
@@ -210,13 +228,13 @@ func (g *gate) refuses(v *visitGate, now int64) string {
 	if g.Cooldown > 0 && v.rejected > 0 && now < v.rejected+g.Cooldown.Milliseconds() {
 		return ReasonCooldown
 	}
-	if n := len(v.offers); g.MinGap > 0 && n > 0 && now < v.offers[n-1]+g.MinGap.Milliseconds() {
+	if n := len(v.offers); g.MinGap > 0 && n > 0 && now < v.offers[n-1].at+g.MinGap.Milliseconds() {
 		return ReasonGap
 	}
 	if g.MaxPerWindow > 0 {
 		in := 0
-		for _, t := range v.offers {
-			if now < t+g.Window.Milliseconds() {
+		for _, o := range v.offers {
+			if now < o.at+g.Window.Milliseconds() {
 				in++
 			}
 		}
@@ -227,16 +245,26 @@ func (g *gate) refuses(v *visitGate, now int64) string {
 	return ""
 }
 
-// offer adds an invitation at now to v, forgetting the times that no
-// longer matter.
-func (g *gate) offer(v *visitGate, now int64) {
-	keep := v.offers[:0]
-	for _, t := range v.offers {
-		if now < t+g.keep.Milliseconds() {
-			keep = append(keep, t)
+// counted reports whether v counts an invitation of id already.
+func (v *visitGate) counted(id uint32) bool {
+	for _, o := range v.offers {
+		if o.id == id {
+			return true
 		}
 	}
-	keep = append(keep, now)
+	return false
+}
+
+// offer adds an invitation of id at now to v, forgetting those that no
+// longer matter.
+func (g *gate) offer(v *visitGate, id uint32, now int64) {
+	keep := v.offers[:0]
+	for _, o := range v.offers {
+		if now < o.at+g.keep.Milliseconds() {
+			keep = append(keep, o)
+		}
+	}
+	keep = append(keep, offer{now, id})
 	if n := max(g.MaxPerWindow, 1); len(keep) > n {
 		keep = keep[len(keep)-n:]
 	}
@@ -261,17 +289,21 @@ func (g *gate) admitNow(ctx context.Context, p *gateway.Profile, now time.Time) 
 }
 
 // countOffer checks the rules that count against visitID's record and,
-// when they pass, counts a new invitation in it. It returns nil, a
-// suppressed Fault, or a 503 when the backend fails.
-func (b *Broker) countOffer(ctx context.Context, visitID string, now time.Time) error {
-	g := b.gate
-	return b.updateVisit(ctx, visitID, func(v *visitGate) string {
+// when they pass, counts interactionID's invitation in it, unless it
+// counts it already. It returns nil, a suppressed Fault, or a 503 when the
+// backend fails.
+func (b *Broker) countOffer(ctx context.Context, visitID, interactionID string, now time.Time) error {
+	g, id := b.gate, offerID(interactionID)
+	return b.updateVisit(ctx, visitID, func(v *visitGate) (string, bool) {
 		ms := now.UnixMilli()
-		if r := g.refuses(v, ms); r != "" {
-			return r
+		if v.counted(id) {
+			return "", false // a repeated engage: no new invitation
 		}
-		g.offer(v, ms)
-		return ""
+		if r := g.refuses(v, ms); r != "" {
+			return r, false
+		}
+		g.offer(v, id, ms)
+		return "", true
 	})
 }
 
@@ -286,8 +318,9 @@ func (b *Broker) suppress(p *gateway.Profile, now time.Time, err error) error {
 // updateVisit applies change to visitID's record, atomically across the
 // brokers: it reads the record, lets change decide, and writes it back at
 // the revision read, again if another broker wrote it meanwhile. A reason
-// from change refuses, and nothing is written.
-func (b *Broker) updateVisit(ctx context.Context, visitID string, change func(*visitGate) (reason string)) error {
+// from change refuses; nothing is written then, nor when change reports
+// no change.
+func (b *Broker) updateVisit(ctx context.Context, visitID string, change func(*visitGate) (reason string, changed bool)) error {
 	key := recordKey(recordVisit, visitID)
 	for range maxGateTries {
 		data, rev, err := b.backend.Load(ctx, key)
@@ -298,8 +331,12 @@ func (b *Broker) updateVisit(ctx context.Context, visitID string, change func(*v
 		if !ok {
 			b.log(slog.LevelWarn, "push: a visit's gating record does not decode; starting afresh", slog.String("visitID", visitID))
 		}
-		if reason := change(&v); reason != "" {
+		reason, changed := change(&v)
+		if reason != "" {
 			return suppressed[reason]
+		}
+		if !changed {
+			return nil
 		}
 		stored, err := b.backend.Store(ctx, key, v.encode(), rev, b.visitExpiry)
 		if err != nil {
@@ -318,9 +355,9 @@ func (b *Broker) noteRejection(ctx context.Context, visitID string, now time.Tim
 	if b.gate == nil || b.gate.Cooldown <= 0 {
 		return
 	}
-	err := b.updateVisit(ctx, visitID, func(v *visitGate) string {
+	err := b.updateVisit(ctx, visitID, func(v *visitGate) (string, bool) {
 		v.rejected = now.UnixMilli()
-		return ""
+		return "", true
 	})
 	if err != nil {
 		b.log(slog.LevelWarn, "push: the rejection could not be recorded for the cool-down", slog.String("visitID", visitID), slog.Any("err", err))
