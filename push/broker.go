@@ -38,6 +38,15 @@
 // Every broker sharing a Backend must have the same Lenient and
 // TombstoneTTL.
 //
+// # Offer gating and outcomes
+//
+// An [Options.Gate] refuses engages that would pester a visitor (a
+// cool-down after a rejection, too many or too close invitations, quiet
+// hours, no agent available), with [gateway.ErrEngagementSuppressed]; its
+// counting rules keep a record per visit in the Backend, so they hold
+// across instances. [Options.OnOutcome] hears each invitation's [Outcome]
+// once across every broker sharing the Backend.
+//
 // # Streams without goroutines
 //
 // On HTTP/1.x the broker takes each stream's connection over from net/http
