@@ -36,7 +36,7 @@ type reporter struct {
 
 type pendingOutcome struct {
 	o    Outcome
-	kind byte // recordOutcome or recordSuppresed
+	kind byte // recordOutcome or recordSuppressed
 }
 
 // outcomeOf is the outcome of inv, ended by ev (a cancel or an answer),

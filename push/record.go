@@ -49,9 +49,9 @@ func recordKey(kind byte, parts ...string) string {
 
 // Kinds of the broker's records.
 const (
-	recordVisit     = 'v' // a visit's offer-gating state (gate.go)
-	recordOutcome   = 'o' // the election of the broker that reports an invitation's end (outcomes.go)
-	recordSuppresed = 's' // the election of the broker that reports a suppressed engage
+	recordVisit      = 'v' // a visit's offer-gating state (gate.go)
+	recordOutcome    = 'o' // the election of the broker that reports an invitation's end (outcomes.go)
+	recordSuppressed = 's' // the election of the broker that reports a suppressed engage
 )
 
 // memRecord is a record of a [MemoryBackend].
@@ -77,7 +77,7 @@ func (m *MemoryBackend) Load(_ context.Context, key string) ([]byte, uint64, err
 	if !ok || r.until <= now {
 		return nil, 0, nil
 	}
-	return append([]byte(nil), r.data...), r.rev, nil
+	return append([]byte{}, r.data...), r.rev, nil // not nil: a record of no bytes is a record
 }
 
 // Store implements [Backend.Store]. At the shard's part of MaxRecords it
