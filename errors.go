@@ -134,7 +134,7 @@ type Fault struct {
 	Err error
 }
 
-// Error describes f for logs: code, message, broken rules and cause, and
+// Error describes f for logs: code, message, reason, broken rules and cause, and
 // for a Client's Fault the status the server answered. It is never sent to
 // a sender; [Fault.Message] is.
 func (f *Fault) Error() string {
@@ -154,6 +154,11 @@ func (f *Fault) Error() string {
 		b.WriteString(string(f.code()))
 		b.WriteString(": ")
 		b.WriteString(f.message())
+		if f.Reason != "" {
+			b.WriteString(" (")
+			b.WriteString(f.Reason)
+			b.WriteByte(')')
+		}
 	}
 	for i, fe := range f.Fields {
 		if i == 0 {

@@ -94,6 +94,7 @@ func TestFaultErrorIsForLogs(t *testing.T) {
 		want string
 	}{
 		{"a sentinel", gateway.ErrEngagementInProgress, "gateway: ENGAGEMENT_IN_PROGRESS: the visit already has a live invitation"},
+		{"a suppressed engage with its reason", &gateway.Fault{Code: gateway.CodeEngagementSuppressed, Reason: "cooldown"}, "gateway: ENGAGEMENT_SUPPRESSED: an offer-gating rule suppressed the engagement (cooldown)"},
 		{"a server's fault with a cause", &gateway.Fault{Code: gateway.CodeUnavailable, Err: errors.New("nats down")},
 			"gateway: UNAVAILABLE: temporarily unavailable; retry later: nats down"},
 		{"a validation fault", &gateway.Fault{Code: gateway.CodeValidation, Message: "ixnProfile is invalid",

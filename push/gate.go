@@ -310,7 +310,7 @@ func (b *Broker) countOffer(ctx context.Context, visitID, interactionID string, 
 // suppress returns err, and reports a suppressed engage as an outcome.
 func (b *Broker) suppress(p *gateway.Profile, now time.Time, err error) error {
 	if b.reporter != nil && errors.Is(err, gateway.ErrEngagementSuppressed) {
-		b.queueOutcome(Outcome{VisitID: p.VisitID, InteractionID: p.InteractionID, Result: ResultSuppressed, Time: now}, recordSuppressed)
+		b.queueOutcome(Outcome{VisitID: p.VisitID, InteractionID: p.InteractionID, Result: ResultSuppressed, Time: now}, recordSuppressed, "")
 	}
 	return err
 }

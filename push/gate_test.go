@@ -232,3 +232,26 @@ func TestOutcomes(t *testing.T) {
 		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
 }
+
+// TestAnInteractionIDUsedAgainHasAnOutcomeOfItsOwn: once an ended
+// interactionID is forgotten (TombstoneTTL), an engage of it makes a new
+// invitation, whose outcome is reported too.
+func TestAnInteractionIDUsedAgainHasAnOutcomeOfItsOwn(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []push.Result
+	e := newEnv(t, &push.Options{OnOutcome: func(o push.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, o.Result)
+	}})
+	for range 2 {
+		if err := e.engage(t, gateway.Profile{VisitID: "v-1", InteractionID: "i-1"}); err != nil {
+			t.Fatal(err)
+		}
+		e.cancel(t, "v-1", "i-1")
+		e.clock.Add(6 * time.Minute) // past the tombstone's 5 minutes
+		e.b.Sweep()
+	}
+	eventually(t, "both outcomes are reported", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+}

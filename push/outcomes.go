@@ -36,7 +36,8 @@ type reporter struct {
 
 type pendingOutcome struct {
 	o    Outcome
-	kind byte // recordOutcome or recordSuppressed
+	kind byte   // recordOutcome or recordSuppressed
+	of   string // what else names it in its election's key: see queueOutcome
 }
 
 // outcomeOf is the outcome of inv, ended by ev (a cancel or an answer),
@@ -54,11 +55,14 @@ func outcomeOf(visitID string, inv *invitation, ev *Event) Outcome {
 }
 
 // queueOutcome hands o to the reporter without waiting. It may be called
-// with a shard's lock held.
-func (b *Broker) queueOutcome(o Outcome, kind byte) {
+// with a shard's lock held. of is what tells o from the outcome of another
+// invitation of the same visit and interactionID, made after the first
+// ended and was forgotten: for an end, when its engage was accepted, which
+// every broker reads from the same event.
+func (b *Broker) queueOutcome(o Outcome, kind byte, of string) {
 	r := b.reporter
 	select {
-	case r.queue <- pendingOutcome{o, kind}:
+	case r.queue <- pendingOutcome{o, kind, of}:
 		return
 	default:
 	}
@@ -98,7 +102,7 @@ func (b *Broker) reportOutcomes() {
 func (b *Broker) reportOutcome(p pendingOutcome) {
 	r := b.reporter
 	ctx, cancel := context.WithTimeout(context.Background(), outcomeCallTimeout)
-	won, err := b.backend.Store(ctx, recordKey(p.kind, p.o.VisitID, p.o.InteractionID), []byte(p.o.Result), 0, r.ttl)
+	won, err := b.backend.Store(ctx, recordKey(p.kind, p.o.VisitID, p.o.InteractionID, p.of), []byte(p.o.Result), 0, r.ttl)
 	cancel()
 	if err != nil {
 		b.log(slog.LevelWarn, "push: the backend could not elect the broker that reports an outcome; reporting it here", slog.String("visitID", p.o.VisitID), slog.String("interactionID", p.o.InteractionID), slog.Any("err", err))
