@@ -242,11 +242,12 @@ func (c *Client) try(ctx context.Context, endpoint, contentType string, body []b
 		Code    Code         `json:"code"`
 		Message string       `json:"message"`
 		Fields  []FieldError `json:"fields"`
+		Reason  string       `json:"reason"`
 	}
 	// An answer that is not a FAULT (a proxy's error page) leaves Code
 	// empty: its text is not the gateway's, so none of it is kept.
 	if json.Unmarshal(answer, &fault) == nil && fault.Status == "FAULT" && fault.Code != "" {
-		f.Code, f.Message, f.Fields = fault.Code, fault.Message, fault.Fields
+		f.Code, f.Message, f.Fields, f.Reason = fault.Code, fault.Message, fault.Fields, fault.Reason
 	}
 	switch resp.StatusCode {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,6 +96,7 @@ func TestClientFaults(t *testing.T) {
 		{gateway.CodeBadRequest, 400, gateway.ErrBadRequest},
 		{gateway.CodeValidation, 400, gateway.ErrValidation},
 		{gateway.CodeEngagementInProgress, 400, gateway.ErrEngagementInProgress},
+		{gateway.CodeEngagementSuppressed, 400, gateway.ErrEngagementSuppressed},
 		{gateway.CodeUnauthorized, 401, gateway.ErrUnauthorized},
 		{gateway.CodeNotFound, 404, gateway.ErrNotFound},
 		{gateway.CodeMethodNotAllowed, 405, gateway.ErrMethodNotAllowed},
@@ -322,5 +324,46 @@ func TestRelay(t *testing.T) {
 	w = do(t, edge, "POST", "/server/data/gateway/engage", "application/json", strings.Replace(profileJSON, wantProfile.VisitID, "busy", 1))
 	if resp := decode(t, w); w.Code != 400 || resp.Code != "ENGAGEMENT_IN_PROGRESS" {
 		t.Errorf("upstream refusal: %d %+v", w.Code, resp)
+	}
+}
+
+// TestClientReadsTheSuppressionReason: a notifier's ENGAGEMENT_SUPPRESSED
+// Fault crosses a Handler and a Client with its reason, and the reason is
+// written for that code only.
+func TestClientReadsTheSuppressionReason(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want *gateway.Fault
+	}{
+		{
+			name: "a suppressed engage arrives with its reason and matches the sentinel",
+			err:  fmt.Errorf("gated: %w", &gateway.Fault{Code: gateway.CodeEngagementSuppressed, Reason: "quiet-hours"}),
+			want: &gateway.Fault{Status: 400, Code: gateway.CodeEngagementSuppressed, Message: "an offer-gating rule suppressed the engagement", Reason: "quiet-hours"},
+		},
+		{
+			name: "another code carries no reason",
+			err:  &gateway.Fault{Code: gateway.CodeEngagementInProgress, Reason: "cooldown"},
+			want: &gateway.Fault{Status: 400, Code: gateway.CodeEngagementInProgress, Message: "the visit already has a live invitation"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(gateway.NewHandler(&recorder{err: tc.err}, nil))
+			defer srv.Close()
+			p := wantProfile
+			err := newClient(t, srv.URL, &gateway.ClientOptions{MaxAttempts: 1}).Engage(context.Background(), &p)
+			var got *gateway.Fault
+			if !errors.As(err, &got) {
+				t.Fatalf("err = %v, want a *Fault", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if !errors.Is(err, &gateway.Fault{Code: tc.want.Code}) {
+				t.Errorf("errors.Is(err, the sentinel of %s) = false", tc.want.Code)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ const (
 	CodeBadRequest           Code = "BAD_REQUEST"            // 400
 	CodeValidation           Code = "VALIDATION"             // 400
 	CodeEngagementInProgress Code = "ENGAGEMENT_IN_PROGRESS" // 400
+	CodeEngagementSuppressed Code = "ENGAGEMENT_SUPPRESSED"  // 400
 	CodeUnauthorized         Code = "UNAUTHORIZED"           // 401
 	CodeForbidden            Code = "FORBIDDEN"              // 403
 	CodeNotFound             Code = "NOT_FOUND"              // 404
@@ -41,6 +42,7 @@ var faultTable = [...]faultRow{
 	{CodeBadRequest, http.StatusBadRequest, "request is malformed"},
 	{CodeValidation, http.StatusBadRequest, "request is invalid"},
 	{CodeEngagementInProgress, http.StatusBadRequest, "the visit already has a live invitation"},
+	{CodeEngagementSuppressed, http.StatusBadRequest, "an offer-gating rule suppressed the engagement"},
 	{CodeUnauthorized, http.StatusUnauthorized, "authentication required"},
 	{CodeForbidden, http.StatusForbidden, "forbidden"},
 	{CodeNotFound, http.StatusNotFound, "no such operation"},
@@ -103,6 +105,13 @@ type Fault struct {
 	// The Handler writes them for VALIDATION only.
 	Fields []FieldError
 
+	// Reason names the rule that refused an ENGAGEMENT_SUPPRESSED engage
+	// ("cooldown", "window", "gap", "quiet-hours", "unavailable": see
+	// package push's Gate), written as "reason" in the FAULT answer and
+	// set by the [Client] from it. It names a rule, never input. The
+	// Handler writes it for ENGAGEMENT_SUPPRESSED only.
+	Reason string
+
 	// RetryAfter is, on the server, the Retry-After of an UNAVAILABLE
 	// answer (rounded up to whole seconds; zero means the Handler's
 	// default). The Client sets it from the server's Retry-After header.
@@ -125,7 +134,7 @@ type Fault struct {
 	Err error
 }
 
-// Error describes f for logs: code, message, broken rules and cause, and
+// Error describes f for logs: code, message, reason, broken rules and cause, and
 // for a Client's Fault the status the server answered. It is never sent to
 // a sender; [Fault.Message] is.
 func (f *Fault) Error() string {
@@ -145,6 +154,11 @@ func (f *Fault) Error() string {
 		b.WriteString(string(f.code()))
 		b.WriteString(": ")
 		b.WriteString(f.message())
+		if f.Reason != "" {
+			b.WriteString(" (")
+			b.WriteString(f.Reason)
+			b.WriteByte(')')
+		}
 	}
 	for i, fe := range f.Fields {
 		if i == 0 {
@@ -209,6 +223,12 @@ var (
 	// return it (wrapped or not) to have the handler answer 400
 	// ENGAGEMENT_IN_PROGRESS.
 	ErrEngagementInProgress = &Fault{Code: CodeEngagementInProgress}
+	// ErrEngagementSuppressed: an offer-gating rule refused an engage (a
+	// cool-down after a rejection, too many invitations, quiet hours, no
+	// agent available); the Fault's Reason names the rule. Notifiers
+	// return a Fault of this code to have the handler answer 400
+	// ENGAGEMENT_SUPPRESSED with its reason.
+	ErrEngagementSuppressed = &Fault{Code: CodeEngagementSuppressed}
 	// ErrUnauthorized: authentication is configured and the request fails it.
 	ErrUnauthorized = &Fault{Code: CodeUnauthorized}
 	// ErrForbidden: the request is authenticated but not allowed, such as a

@@ -25,6 +25,7 @@ var sentinels = []struct {
 	{gateway.CodeBadRequest, gateway.ErrBadRequest},
 	{gateway.CodeValidation, gateway.ErrValidation},
 	{gateway.CodeEngagementInProgress, gateway.ErrEngagementInProgress},
+	{gateway.CodeEngagementSuppressed, gateway.ErrEngagementSuppressed},
 	{gateway.CodeUnauthorized, gateway.ErrUnauthorized},
 	{gateway.CodeForbidden, gateway.ErrForbidden},
 	{gateway.CodeNotFound, gateway.ErrNotFound},
@@ -69,7 +70,7 @@ func TestFaultMatchesTheSentinelOfItsCode(t *testing.T) {
 		{"a wrapped sentinel", fmt.Errorf("visit busy: %w", gateway.ErrEngagementInProgress), []gateway.Code{gateway.CodeEngagementInProgress}},
 		{"a plain error", errors.New("boom"), nil},
 		{"INTERNAL", &gateway.Fault{Code: gateway.CodeInternal}, nil},
-		{"a code the package does not know", &gateway.Fault{Code: "ENGAGEMENT_SUPPRESSED", Status: 400}, nil},
+		{"a code the package does not know", &gateway.Fault{Code: "OFFER_DECLINED", Status: 400}, nil},
 		{"a Client's 502 without a FAULT", &gateway.Fault{Status: 502}, []gateway.Code{gateway.CodeUnavailable}},
 		{"a Client's 503 without a FAULT", &gateway.Fault{Status: 503}, []gateway.Code{gateway.CodeUnavailable}},
 		{"a Client's 504 without a FAULT", &gateway.Fault{Status: 504}, []gateway.Code{gateway.CodeUnavailable}},
@@ -93,6 +94,7 @@ func TestFaultErrorIsForLogs(t *testing.T) {
 		want string
 	}{
 		{"a sentinel", gateway.ErrEngagementInProgress, "gateway: ENGAGEMENT_IN_PROGRESS: the visit already has a live invitation"},
+		{"a suppressed engage with its reason", &gateway.Fault{Code: gateway.CodeEngagementSuppressed, Reason: "cooldown"}, "gateway: ENGAGEMENT_SUPPRESSED: an offer-gating rule suppressed the engagement (cooldown)"},
 		{"a server's fault with a cause", &gateway.Fault{Code: gateway.CodeUnavailable, Err: errors.New("nats down")},
 			"gateway: UNAVAILABLE: temporarily unavailable; retry later: nats down"},
 		{"a validation fault", &gateway.Fault{Code: gateway.CodeValidation, Message: "ixnProfile is invalid",
@@ -256,7 +258,7 @@ func TestCodeCommentsShowTheTable(t *testing.T) {
 			seen++
 		}
 	}
-	if seen != 11 {
-		t.Errorf("found %d commented codes, want 11", seen)
+	if seen != 12 {
+		t.Errorf("found %d commented codes, want 12", seen)
 	}
 }

@@ -387,7 +387,7 @@ func notifierError(err error) error {
 	var f *Fault
 	if errors.As(err, &f) {
 		switch f.code() {
-		case CodeEngagementInProgress, CodeUnavailable:
+		case CodeEngagementInProgress, CodeEngagementSuppressed, CodeUnavailable:
 			return err
 		case CodeValidation, CodeBadRequest:
 			if f.Status != 0 {
@@ -463,8 +463,20 @@ func writeFault(w http.ResponseWriter, err error, retryAfter string) (Code, int)
 		hdr.Set("Retry-After", retryAfter)
 	}
 	w.WriteHeader(r.status)
-	w.Write(appendFault(make([]byte, 0, 128), code, msg, fields))
+	b := appendFault(make([]byte, 0, 128), code, msg, fields)
+	if code == CodeEngagementSuppressed && f.Reason != "" {
+		b = appendReason(b, f.Reason)
+	}
+	w.Write(b)
 	return code, r.status
+}
+
+// appendReason puts a FAULT body's "reason" before its closing brace.
+func appendReason(b []byte, reason string) []byte {
+	b = b[:len(b)-2] // "}\n"
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	return append(b, '}', '\n')
 }
 
 func (h *Handler) observed(op string, code Code, status int, start time.Time) {

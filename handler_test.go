@@ -62,6 +62,7 @@ type response struct {
 	Code          string               `json:"code,omitempty"`
 	Message       string               `json:"message,omitempty"`
 	Fields        []gateway.FieldError `json:"fields,omitempty"`
+	Reason        string               `json:"reason,omitempty"`
 }
 
 func do(t *testing.T, h http.Handler, method, target, contentType, body string) *httptest.ResponseRecorder {
@@ -367,6 +368,7 @@ func TestNotifierErrorsMapToCodes(t *testing.T) {
 		code   string
 	}{
 		{gateway.ErrEngagementInProgress, 400, "ENGAGEMENT_IN_PROGRESS"},
+		{&gateway.Fault{Code: gateway.CodeEngagementSuppressed, Reason: "cooldown"}, 400, "ENGAGEMENT_SUPPRESSED"},
 		{fmt.Errorf("wrapped: %w", gateway.ErrUnavailable), 503, "UNAVAILABLE"},
 		{context.DeadlineExceeded, 500, "INTERNAL"},
 		// A notifier must not be able to pass its own failure off as the

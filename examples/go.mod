@@ -9,6 +9,7 @@ require (
 	github.com/engagekit/gateway/natsfanout v0.2.0
 	github.com/engagekit/gateway/otelgateway v0.2.0
 	github.com/engagekit/gateway/redisfanout v0.2.0
+	github.com/engagekit/gateway/webhook v0.2.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-cmp v0.7.0
 	github.com/nats-io/nats-server/v2 v2.15.2

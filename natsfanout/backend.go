@@ -46,6 +46,15 @@ type Options struct {
 	// MaxEndedBytes bounds the ended bucket; past it the oldest records are
 	// forgotten before their TTL. Default 64 MiB.
 	MaxEndedBytes int64
+	// RecordBucket is the key-value bucket of records (see
+	// [push.Backend].Store): the brokers' offer-gating state per visit and
+	// their outcome elections. Default "GWE_RECORDS".
+	RecordBucket string
+	// MaxRecordBytes bounds the records bucket; past it the oldest
+	// records are forgotten before their TTL, and Store never fails for
+	// room: an outcome may then be reported twice, and a visit's gating
+	// state forgotten early. Default 64 MiB.
+	MaxRecordBytes int64
 	// Replicas is the replication of the stream and the buckets in a NATS
 	// cluster. Default 1.
 	Replicas int
@@ -68,9 +77,11 @@ type Backend struct {
 	js            jetstream.JetStream
 	claims, ended jetstream.KeyValue
 	claimPrefix   string // the subject of a claim's key, less the key
+	records       jetstream.KeyValue
+	recordSubject string // "$KV.<bucket>.", which a record's key follows
 	subject       string
 	stream        string
-	configs       []jetstream.StreamConfig // the event stream and the two buckets' streams
+	configs       []jetstream.StreamConfig // the event stream and the buckets' streams
 	timeout       time.Duration
 	logger        *slog.Logger
 
@@ -113,7 +124,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	if opts.History < 0 || opts.Timeout < 0 || opts.MaxBytes < 0 || opts.MaxClaimBytes < 0 || opts.MaxEndedBytes < 0 || opts.Replicas < 0 {
+	if opts.History < 0 || opts.Timeout < 0 || opts.MaxBytes < 0 || opts.MaxClaimBytes < 0 || opts.MaxEndedBytes < 0 || opts.MaxRecordBytes < 0 || opts.Replicas < 0 {
 		// JetStream reads -1 as "no limit": refuse it rather than lift a bound.
 		return nil, errors.New("natsfanout: Options limits and durations must not be negative")
 	}
@@ -124,6 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	replicas := cmp.Or(opts.Replicas, 1)
 	history := cmp.Or(opts.History, 31*time.Minute)
 	claimBucket, endedBucket := cmp.Or(opts.ClaimBucket, "GWE_CLAIMS"), cmp.Or(opts.EndedBucket, "GWE_ENDED")
+	recordBucket := cmp.Or(opts.RecordBucket, "GWE_RECORDS")
 	b := &Backend{
 		nc:      nc,
 		js:      js,
@@ -152,6 +164,9 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 		// Ended records are only a guard against late engages: past the
 		// bound, the oldest go first, and End never fails for room.
 		bucketConfig(endedBucket, cmp.Or(opts.MaxEndedBytes, 64<<20), jetstream.DiscardOld, replicas),
+		// Records too: past the bound the oldest go, and Store never
+		// fails for room (see push.Backend).
+		bucketConfig(recordBucket, cmp.Or(opts.MaxRecordBytes, 64<<20), jetstream.DiscardOld, replicas),
 	}
 	if err := b.provision(ctx); err != nil {
 		return nil, fmt.Errorf("natsfanout: %w", err)
@@ -162,6 +177,10 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	if b.ended, err = js.KeyValue(ctx, endedBucket); err != nil {
 		return nil, fmt.Errorf("natsfanout: bucket %s: %w", endedBucket, err)
 	}
+	if b.records, err = js.KeyValue(ctx, recordBucket); err != nil {
+		return nil, fmt.Errorf("natsfanout: bucket %s: %w", recordBucket, err)
+	}
+	b.recordSubject = "$KV." + recordBucket + "."
 	return b, nil
 }
 
@@ -379,6 +398,59 @@ func (b *Backend) Ended(ctx context.Context, visitID, interactionID string) (boo
 // traceParentHeader is the header that carries an event's
 // [push.Event.TraceParent]: W3C Trace Context's name (contract §7.3).
 const traceParentHeader = "traceparent"
+
+// Load implements [push.Backend]: a read of the record's key, whose
+// revision is its message's sequence in the bucket's stream.
+func (b *Backend) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	var data []byte
+	var rev uint64
+	err := b.do(ctx, func(ctx context.Context) error {
+		e, err := b.records.Get(ctx, recordKey(key))
+		switch {
+		case err == nil:
+			data, rev = e.Value(), e.Revision()
+			if data == nil {
+				data = []byte{} // a record of no bytes is still a record
+			}
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			return nil
+		}
+		return err
+	})
+	return data, rev, err
+}
+
+// Store implements [push.Backend]: a publish to the record's subject in
+// the bucket's stream that the server takes only if the subject's last
+// sequence is rev (none for 0), with a per-message TTL (whole seconds,
+// at least one).
+func (b *Backend) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	if err := push.CheckRecord(key, data); err != nil {
+		return false, fmt.Errorf("natsfanout: %w", err)
+	}
+	subject := b.recordSubject + recordKey(key)
+	var stored bool
+	err := b.do(ctx, func(ctx context.Context) error {
+		_, err := b.js.Publish(ctx, subject, data, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(keyTTL(ttl)))
+		switch {
+		case err == nil:
+			stored = true
+		case conflict(err):
+			return nil
+		}
+		return err
+	})
+	return stored, err
+}
+
+// recordKey is the bucket key of a record's key, which may hold any
+// bytes: base64url, which keys allow.
+func recordKey(key string) string {
+	if key == "" {
+		return "_"
+	}
+	return enc.EncodeToString([]byte(key))
+}
 
 // Publish implements [push.Backend]: a JetStream publish whose message ID
 // is the event's ID, acknowledged by the stream, with the event's

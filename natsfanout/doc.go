@@ -56,6 +56,13 @@
 //     each as TestEndedIsBounded measures); past it the oldest records are
 //     forgotten before their TTL, so End never fails for want of room, and
 //     a very late engage for a forgotten interaction may then be shown.
+//   - The records bucket ([push.Backend].Load and Store: offer-gating
+//     state per visit, outcome elections) holds at most
+//     [Options.MaxRecordBytes] (default 64 MiB); past it the oldest
+//     records are forgotten before their TTL, so Store never fails for
+//     want of room. A record's revision is its message's sequence in the
+//     bucket's stream, and Store is a publish that expects the subject's
+//     last sequence, with a per-message TTL (NATS 2.11 or later).
 //
 // # Failures
 //

@@ -29,7 +29,7 @@ import (
 //     sends.
 //   - Claims, ended IDs and the log are keyed by visitID and interactionID
 //     together: the same interactionID used for two visits is two
-//     independent facts.
+//     independent facts. Records are keyed by the broker's own keys.
 //   - A Backend keeps no pointer to an [*Event] after the call that was
 //     given it returns, and never changes one.
 //   - A Backend whose log is not in this process stores the bytes of
@@ -64,6 +64,35 @@ type Backend interface {
 	// Ended reports whether End recorded interactionID of visitID and the
 	// record is still kept.
 	Ended(ctx context.Context, visitID, interactionID string) (bool, error)
+
+	// Load returns the record kept under key and its revision, or nil and
+	// revision 0 when there is none (never stored, or aged out). A
+	// record's revision is never 0, and a key's revisions never repeat
+	// while the store lasts, so a Store at a revision read earlier fails
+	// if anything stored the key since, even after the record aged out
+	// and was made again. The broker uses records for state that
+	// outlives an invitation (offer gating, the election of the broker
+	// that reports an outcome); the backend decides nothing from them.
+	// Load never returns data the caller may change in the Backend.
+	Load(ctx context.Context, key string) (data []byte, rev uint64, err error)
+
+	// Store writes data under key, kept for ttl from now (at a resolution
+	// of at most one second), if the key's revision is still rev, and
+	// reports whether it did, atomically across every broker sharing the
+	// store: of two Stores racing at one revision, at most one succeeds.
+	// rev 0 creates the record only if the key holds none, so that
+	// exactly one of several brokers creating a key succeeds. Each
+	// successful Store sets the record's ttl anew. ok false with a nil
+	// error is a lost race, not a failure: Load again and decide again.
+	//
+	// A key is at most [MaxRecordKeyBytes] bytes and data at most
+	// [MaxRecordBytes]; a Backend refuses larger ones with an error. Keys
+	// may hold any bytes, and are a namespace of their own, apart from
+	// claims and ended IDs. A Backend bounds the records it keeps by
+	// forgetting records before their ttl, the ones closest to their end
+	// or the oldest, and documents its bound; Store never fails for want
+	// of room. A forgotten record reads as none.
+	Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (ok bool, err error)
 
 	// Publish appends ev to the log and returns once the log holds it:
 	// from then on every broker listening, now or after a reconnect, gets

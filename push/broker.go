@@ -40,6 +40,15 @@
 // Every broker sharing a Backend must have the same Lenient, TombstoneTTL
 // and RegistrationFormExpiry.
 //
+// # Offer gating and outcomes
+//
+// An [Options.Gate] refuses engages that would pester a visitor (a
+// cool-down after a rejection, too many or too close invitations, quiet
+// hours, no agent available), with [gateway.ErrEngagementSuppressed]; its
+// counting rules keep a record per visit in the Backend, so they hold
+// across instances. [Options.OnOutcome] hears each invitation's [Outcome]
+// once across every broker sharing the Backend.
+//
 // # Streams without goroutines
 //
 // On HTTP/1.x the broker takes each stream's connection over from net/http
@@ -288,6 +297,37 @@ type Options struct {
 	// broker that received the answer. It runs on the request's goroutine.
 	// Nil means dispositions are only applied.
 	OnDisposition func(ctx context.Context, d Disposition)
+	// OnOutcome, when set, is called with each invitation's outcome (see
+	// [Outcome]): answered, cancelled or expired, and each engage the Gate
+	// suppressed, once across every broker sharing the Backend. Every
+	// broker sees each end; the one that first creates the outcome's
+	// record in the Backend (see [Backend.Store]) reports it. It is called
+	// from one goroutine of the broker, one outcome at a time, shortly
+	// after the end: return soon, as the next outcomes wait (the webhook
+	// module's Sender.Outcome queues and returns at once). At most 4,096
+	// outcomes wait; past that the newest are dropped and logged.
+	//
+	// When the Backend cannot be reached the broker reports the outcome
+	// all the same, so each broker that saw it may: an outcome is then
+	// reported at least once, and (VisitID, InteractionID, Result) lets the
+	// receiver drop the repeats. An outcome is lost when its broker stops
+	// between winning its election and reporting it, and an outcome
+	// reported long after its end (a broker catching up on the log for
+	// longer than an invitation's longest life and TombstoneTTL) may be
+	// reported again. Outcomes still queued at Shutdown are reported
+	// before it returns, within its context. Nil means outcomes are not
+	// reported, at no cost.
+	OnOutcome func(Outcome)
+	// Gate is the offer-gating policy checked before an engage is
+	// admitted (see [Gate]). Nil means no gating, at no cost. NewBroker
+	// panics on a Gate it cannot apply.
+	Gate *Gate
+	// VisitExpiry is how long the Backend keeps a visit's state after its
+	// last activity (an invitation or a rejection the Gate counts): a
+	// visit with no activity for that long is forgotten, its state
+	// dropped, as with GWE's visitExpirationTime. Zero means
+	// [DefaultVisitExpiry], 24 hours.
+	VisitExpiry time.Duration
 	// Observer, when set, hears what the broker does, for metrics and
 	// traces (see [Observer]). Nil means nothing is reported.
 	Observer *Observer
@@ -317,6 +357,9 @@ type Broker struct {
 	origins                                  []string
 	anyOrigin                                bool
 	onDisposition                            func(context.Context, Disposition)
+	gate                                     *gate     // nil: no gating (gate.go)
+	reporter                                 *reporter // nil: no OnOutcome (outcomes.go)
+	visitExpiry                              time.Duration
 	logger                                   *slog.Logger
 	now                                      func() time.Time
 
@@ -361,14 +404,15 @@ type registrar interface {
 type sweeper interface{ sweep() (holds bool) }
 
 // NewBroker returns a running Broker; nil opts means the defaults. It
-// starts a sweeper goroutine and, unless the backend is a [MemoryBackend],
-// a goroutine that listens to the backend; [Broker.Shutdown] stops both.
+// starts a sweeper goroutine, unless the backend is a [MemoryBackend] a
+// goroutine that listens to the backend, and with OnOutcome one that
+// reports outcomes; [Broker.Shutdown] stops them.
 // NewBroker panics on a negative option.
 func NewBroker(opts *Options) *Broker {
 	if opts == nil {
 		opts = &Options{}
 	}
-	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL, opts.NotifyTTL} {
+	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL, opts.NotifyTTL, opts.VisitExpiry} {
 		if d < 0 {
 			panic("push: Options durations must not be negative")
 		}
@@ -395,6 +439,8 @@ func NewBroker(opts *Options) *Broker {
 		strict:        !opts.Lenient,
 		authorize:     opts.Authorize,
 		onDisposition: opts.OnDisposition,
+		gate:          newGate(opts.Gate),
+		visitExpiry:   cmp.Or(opts.VisitExpiry, DefaultVisitExpiry),
 		logger:        opts.Logger,
 		now:           opts.Now,
 		backend:       opts.Backend,
@@ -432,6 +478,11 @@ func NewBroker(opts *Options) *Broker {
 		b.stopListen = cancel
 		b.wg.Add(1)
 		go b.listen(ctx)
+	}
+	if opts.OnOutcome != nil {
+		b.reporter = &reporter{on: opts.OnOutcome, queue: make(chan pendingOutcome, outcomeQueue), ttl: maxExpiresIn + b.tombTTL}
+		b.wg.Add(1)
+		go b.reportOutcomes()
 	}
 	b.wg.Add(1)
 	go b.maintain()
@@ -519,7 +570,9 @@ const releaseTimeout = time.Second
 // again. In strict mode it refuses with an error matching
 // [gateway.ErrEngagementInProgress] while the visit has a live invitation
 // for another interactionID, or one accepted whose form is still open
-// (RegistrationFormExpiry). Past MaxInvitations, MaxInvitationBytes or
+// (RegistrationFormExpiry). With a [Gate], an engage a rule refuses
+// returns a [*gateway.Fault] matching [gateway.ErrEngagementSuppressed]
+// whose Reason names the rule. Past MaxInvitations, MaxInvitationBytes or
 // MaxInvitationsPerVisit, after Shutdown, or when the backend fails, it
 // returns a [*gateway.Fault] matching [gateway.ErrUnavailable] and nothing
 // was admitted.
@@ -538,8 +591,13 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 	if err := b.admit(p); err != nil {
 		return err
 	}
+	if b.gate != nil {
+		if err := b.gate.admitNow(ctx, p, now); err != nil {
+			return b.suppress(p, now, err)
+		}
+	}
 	ev := b.traced(ctx, engageEvent(p, now, now.Add(expiry)))
-	if b.mem != nil {
+	if b.mem != nil && (b.gate == nil || !b.gate.counts) { // counting takes the general path
 		switch done, holder := b.mem.engage(ev, b.strict, expiry); {
 		case done == memPublished:
 			b.observeOffered(ctx, p)
@@ -570,6 +628,14 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 				return backendUnavailable("Ended", err)
 			}
 			return nil
+		}
+	}
+	if b.gate != nil && b.gate.counts {
+		if err := b.countOffer(ctx, p.VisitID, p.InteractionID, now); err != nil {
+			if b.strict {
+				b.undoClaim(ctx, p.VisitID, p.InteractionID)
+			}
+			return b.suppress(p, now, err)
 		}
 	}
 	if err := b.backend.Publish(ctx, ev); err != nil {

@@ -256,3 +256,31 @@ func (b *logBackend) Ping(context.Context) error {
 	}
 	return nil
 }
+
+func (f *faultyBackend) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	if f.down.Load() {
+		return nil, 0, errDown
+	}
+	return f.state.Load().Load(ctx, key)
+}
+
+func (f *faultyBackend) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	if f.down.Load() {
+		return false, errDown
+	}
+	return f.state.Load().Store(ctx, key, data, rev, ttl)
+}
+
+func (b *logBackend) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	if b.down.Load() {
+		return nil, 0, errDown
+	}
+	return b.state.Load().Load(ctx, key)
+}
+
+func (b *logBackend) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	if b.down.Load() {
+		return false, errDown
+	}
+	return b.state.Load().Store(ctx, key, data, rev, ttl)
+}

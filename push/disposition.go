@@ -207,5 +207,8 @@ func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err 
 		sh.mu.Unlock()
 		return false, true, err
 	}
+	if d.Result == string(ResultRejected) {
+		b.noteRejection(r.Context(), d.VisitID, now)
+	}
 	return true, true, nil
 }

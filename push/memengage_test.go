@@ -154,15 +154,25 @@ func TestMemoryFastPath(t *testing.T) {
 
 // BenchmarkEngageMemory measures an engage and its cancel on a broker
 // over a MemoryBackend, with no stream: the broker's own cost, on the
-// memory backend's one-step path and on the general path of four calls.
+// memory backend's one-step path and on the general path of four calls;
+// then with a Gate that counts (a cool-down: the visit's record is read
+// and written on each engage), and with an OnOutcome hook (each cancel's
+// outcome is queued for its election).
 func BenchmarkEngageMemory(b *testing.B) {
-	for _, path := range []string{"fast", "general"} {
+	for _, path := range []string{"fast", "general", "gated", "outcomes"} {
 		b.Run(path, func(b *testing.B) {
 			var be push.Backend = push.NewMemoryBackend(nil)
-			if path == "general" {
+			opts := push.Options{}
+			switch path {
+			case "general":
 				be = generalPath{be.(*push.MemoryBackend)}
+			case "gated":
+				opts.Gate = &push.Gate{Cooldown: time.Hour}
+			case "outcomes":
+				opts.OnOutcome = func(push.Outcome) {}
 			}
-			br := push.NewBroker(&push.Options{Backend: be})
+			opts.Backend = be
+			br := push.NewBroker(&opts)
 			defer br.Shutdown(context.Background())
 			ctx := context.Background()
 			p := &gateway.Profile{VisitID: "active", Channels: []string{"chat"}}

@@ -19,6 +19,13 @@ type MemoryOptions struct {
 	// visitID, so one visit, or the visits of one shard, hold at most
 	// MaxEnded/64 of them. Zero means 200,000.
 	MaxEnded int
+	// MaxRecords bounds the records of [Backend.Store]. At the bound the
+	// record closest to its end is forgotten to make room: Store never
+	// fails. The bound is split evenly among 64 shards by key. Each
+	// record takes its data (at most [MaxRecordBytes], a few dozen bytes
+	// for the broker's) and some 100 bytes. Zero means
+	// [DefaultMaxRecords], 100,000.
+	MaxRecords int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -41,17 +48,21 @@ const DefaultMaxEnded = 200_000
 // nothing published after; a listener that calls Listen itself starts with
 // the events published once Listen has begun.
 //
-// Claims lapse at their ttl exactly, by the backend's clock. Ended records
-// are bounded by MaxEnded (see [MemoryOptions]); records and claims that
-// aged out are freed by the next call in their shard and by
-// the broker's sweep, and the maps that held a flood of them are rebuilt once
-// they have emptied, so memory goes back down. Ping always reports nil.
+// Claims and records lapse at their ttl exactly, by the backend's clock.
+// Ended records are bounded by MaxEnded and records by MaxRecords (see
+// [MemoryOptions]). Ended records and claims that aged out are freed by
+// the next call in their shard and by the broker's sweep; records, when
+// their key is stored again, at the bound, and by the broker's sweep at
+// most once a minute, without keeping it awake. The maps that held a
+// flood of them are rebuilt once they have emptied, so memory goes back
+// down. Ping always reports nil.
 //
 // A MemoryBackend is safe for concurrent use. It starts no goroutine and
 // needs no closing.
 type MemoryBackend struct {
 	now         func() int64 // Unix nanoseconds
 	maxPerShard int
+	maxRecords  int // per shard
 	seed        maphash.Seed
 	shards      [numShards]memShard
 
@@ -64,6 +75,11 @@ type memShard struct {
 	claims    map[string]memClaim
 	claimPeak int
 	ended     endedSet[struct{}]
+
+	records     map[string]memRecord // record.go
+	recordPeak  int
+	recordRev   uint64 // the last revision given in the shard
+	recordSweep int64  // when sweepRecords may walk the records next
 
 	// pub orders the delivery of the shard's events: one visit's events
 	// reach each listener one at a time, in publish order.
@@ -80,16 +96,17 @@ type memListener struct{ deliver func(*Event) }
 var _ Backend = (*MemoryBackend)(nil)
 
 // NewMemoryBackend returns an empty MemoryBackend; nil opts means the
-// defaults. It panics if MaxEnded is negative.
+// defaults. It panics if MaxEnded or MaxRecords is negative.
 func NewMemoryBackend(opts *MemoryOptions) *MemoryBackend {
 	if opts == nil {
 		opts = &MemoryOptions{}
 	}
-	if opts.MaxEnded < 0 {
-		panic("push: MemoryOptions.MaxEnded must not be negative")
+	if opts.MaxEnded < 0 || opts.MaxRecords < 0 {
+		panic("push: MemoryOptions.MaxEnded and MaxRecords must not be negative")
 	}
 	m := &MemoryBackend{
 		maxPerShard: perShard(cmp.Or(opts.MaxEnded, DefaultMaxEnded)),
+		maxRecords:  perShard(cmp.Or(opts.MaxRecords, DefaultMaxRecords)),
 		seed:        maphash.MakeSeed(),
 	}
 	if now := opts.Now; now != nil {
@@ -248,6 +265,7 @@ func (m *MemoryBackend) sweep() (holds bool) {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		sh.ended.expire(now)
+		sh.sweepRecords(now)
 		for v, c := range sh.claims {
 			if c.until <= now {
 				delete(sh.claims, v)

@@ -166,15 +166,7 @@ func (b *Broker) observeEnd(visitID string, inv *invitation, ev *Event) {
 	if !inv.obs.delivered || b.obs.Ended == nil {
 		return
 	}
-	o := Outcome{VisitID: visitID, InteractionID: inv.id, Result: ResultExpired, Time: inv.expiresAt}
-	switch {
-	case ev == nil:
-	case ev.op == opAnswer:
-		o.Result, o.Channel, o.Time = Result(ev.answer.Result), ev.answer.Channel, ev.at
-	default:
-		o.Result, o.Time = ResultCancelled, ev.at
-	}
-	b.obs.Ended(o)
+	b.obs.Ended(outcomeOf(visitID, inv, ev))
 }
 
 // observeStream reports a stream opened or closed.

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"hash/maphash"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -252,6 +253,9 @@ func minTime(a, b time.Time) time.Time {
 func (b *Broker) end(sh *shard, visitID string, v *visit, i int, reason string, ev *Event, until, now time.Time) {
 	inv := v.invs[i]
 	b.observeEnd(visitID, inv, ev)
+	if b.reporter != nil {
+		b.queueOutcome(outcomeOf(visitID, inv, ev), recordOutcome, strconv.FormatInt(inv.obs.at.UnixNano(), 36))
+	}
 	v.invs = slices.Delete(v.invs, i, i+1)
 	sh.due.remove(inv)
 	if len(v.invs) == 0 {

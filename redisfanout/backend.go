@@ -191,6 +191,56 @@ func (b *Backend) Ended(ctx context.Context, visitID, interactionID string) (boo
 	return n == 1, nil
 }
 
+func (b *Backend) recordKey(key string) string { return b.prefix + "rec:" + key }
+
+// storeScript writes a record, a hash of its revision r and its data d,
+// only if its revision is ARGV[1] (0: no record), with a TTL of ARGV[3]
+// milliseconds. The new revision is the server's time in microseconds, or
+// the old revision and one if that is later, so that a key's revisions
+// never repeat, even once it aged out and was made again.
+var storeScript = redis.NewScript(`
+local r = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+if r ~= tonumber(ARGV[1]) then
+	return 0
+end
+local t = redis.call('TIME')
+local n = math.max(r + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+redis.call('HSET', KEYS[1], 'r', string.format('%.0f', n), 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`)
+
+// Load implements [push.Backend] with an HMGET of the record's revision
+// and data.
+func (b *Backend) Load(ctx context.Context, key string) ([]byte, uint64, error) {
+	vals, err := b.client.HMGet(ctx, b.recordKey(key), "r", "d").Result()
+	if err != nil {
+		return nil, 0, unavailable(err)
+	}
+	r, ok1 := vals[0].(string)
+	d, ok2 := vals[1].(string)
+	if !ok1 || !ok2 {
+		return nil, 0, nil
+	}
+	rev, err := strconv.ParseUint(r, 10, 64)
+	if err != nil || rev == 0 {
+		return nil, 0, unavailable(fmt.Errorf("record %q has a revision that does not parse", r))
+	}
+	return []byte(d), rev, nil
+}
+
+// Store implements [push.Backend] with a compare-and-set script, in one
+// round trip.
+func (b *Backend) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	if err := push.CheckRecord(key, data); err != nil {
+		return false, fmt.Errorf("redisfanout: %w", err)
+	}
+	n, err := storeScript.Run(ctx, b.client, []string{b.recordKey(key)}, strconv.FormatUint(rev, 10), data, px(ttl)).Int()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return n == 1, nil
+}
+
 // Ping implements [push.Backend] with a PING.
 func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.client.Ping(ctx).Err(); err != nil {

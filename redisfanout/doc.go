@@ -25,6 +25,13 @@
 //     an ended interaction is remembered (SET PX). The length makes the key
 //     of every (visit, interaction) pair distinct whatever bytes the IDs
 //     hold.
+//   - prefix+"rec:"+key is a record ([push.Backend].Load and Store: a
+//     visit's offer-gating state, an outcome's election), a hash of its
+//     revision "r" and data "d" with the record's ttl, written by a
+//     compare-and-set script. A revision is the server's time in
+//     microseconds when it was written (or the previous one and one), so
+//     a key's revisions never repeat while the server's clock goes
+//     forward.
 //
 // Every command and script touches one key, so the backend works on a Redis
 // Cluster as on a single server. Redis 6.2 or later is needed (XTRIM MINID);
@@ -72,7 +79,12 @@
 // length, kept for the ttl the broker asks (its tombstone ttl): memory
 // is the rate of cancels and answers times that ttl, about 42 MB at 1,000 a
 // second for 5 minutes. Each live strict-mode claim is one key of about 165
-// bytes.
+// bytes. Each record is one key, kept for its ttl: a visit's gating state
+// for the broker's VisitExpiry (24 hours by default) after its last
+// invitation or rejection, an outcome's election for the longest
+// expiresIn and the tombstone ttl (35 minutes by default). Under memory
+// pressure (below) records are evicted like ended records: an outcome may
+// then be reported twice, and a visit's gating state forgotten early.
 //
 // Redis, not this package, bounds what it keeps: give it a maxmemory and the
 // policy volatile-ttl. Under memory pressure Redis then evicts the keys

@@ -7,6 +7,8 @@
 //	s, err := webhook.New("https://crm.example/hooks/engagement", secret, nil)
 //	…
 //	s.Send(ctx, outcome) // queues it and returns at once
+//	// or, from every broker of a cluster, each outcome once:
+//	push.NewBroker(&push.Options{Backend: backend, OnOutcome: s.OnOutcome})
 //	…
 //	s.Close(ctx)         // delivers what is queued, then stops
 //
@@ -123,10 +125,12 @@
 //
 // # In a cluster
 //
-// A Sender sends what it is given and coordinates with nothing. It assumes
-// that the host calls Send for each outcome on one instance only: the one
-// that saw it happen, such as the instance whose broker took the visitor's
-// disposition. If two instances do send the same outcome, both messages
+// A Sender sends what it is given and coordinates with nothing. Give its
+// [Sender.OnOutcome] to each instance's broker as push.Options.OnOutcome:
+// the brokers sharing a backend elect, through the backend, the one that
+// reports each outcome, so a cluster sends each outcome once. When the
+// backend cannot be reached, each broker that saw an outcome reports it,
+// and when a Sender retries, the receiver may get it again; both messages
 // carry the same webhook-id, and a receiver that deduplicates processes it
 // once.
 //

@@ -321,6 +321,20 @@ func (s *Sender) Send(ctx context.Context, o push.Outcome) error {
 	return nil
 }
 
+// OnOutcome queues o as [Sender.Send] does, with no context, and returns
+// at once. Its method value is a push.Options.OnOutcome:
+//
+//	push.NewBroker(&push.Options{Backend: backend, OnOutcome: sender.OnOutcome})
+//
+// The brokers sharing the backend then call it once per outcome across
+// every instance (see push.Options.OnOutcome), so a cluster sends each
+// outcome once, under its stable webhook-id. An outcome it cannot queue
+// (the queue full, the Sender closed) is counted in Stats.Dropped and
+// logged as Send's are.
+func (s *Sender) OnOutcome(o push.Outcome) {
+	s.Send(context.Background(), o) // its error is counted and logged
+}
+
 // enqueue puts j in the queue without waiting, unless the queue is full or
 // closed.
 func (s *Sender) enqueue(j *job) error {

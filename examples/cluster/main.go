@@ -19,6 +19,12 @@
 // start, when unset), and the browser side takes visitor tokens signed
 // with one key that every instance shares (-token-key or
 // $GATEWAY_TOKEN_KEY; random when unset). -insecure turns both off.
+//
+// -webhook URL with -webhook-secret whsec_… (or $GATEWAY_WEBHOOK_SECRET)
+// sends each invitation's outcome to URL once, from whichever instance
+// wins its election in the backend; -cooldown 10m suppresses new
+// invitations to a visit for 10 minutes after it declined one, on every
+// instance.
 package main
 
 import (
@@ -34,6 +40,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/ops"
 	"github.com/engagekit/gateway/examples/internal/serve"
 	"github.com/engagekit/gateway/examples/internal/shop"
@@ -50,6 +57,10 @@ type Config struct {
 	// Security holds the engage credentials and the token key every
 	// instance shares, or says the cluster is insecure.
 	Security shop.Security
+	// Lifecycle, when set, gives every instance's broker the outcomes
+	// webhook and the offer gating of the flags: the instances elect,
+	// through the backend, the one that sends each outcome.
+	Lifecycle *lifecycle.Setup
 }
 
 // Cluster is a running cluster.
@@ -106,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			},
 		}
 		cfg.Security.Apply(&po)
+		if cfg.Lifecycle != nil {
+			cfg.Lifecycle.Apply(&po)
+		}
 		o, err := ops.New()
 		if err != nil {
 			return c, err
@@ -150,6 +164,7 @@ func main() {
 	addr1 := flag.String("addr1", "127.0.0.1:8081", "listen address of instance 1")
 	addr2 := flag.String("addr2", "127.0.0.1:8082", "listen address of instance 2")
 	security := shop.SecurityFlags(flag.CommandLine)
+	lifecycleFlags := lifecycle.Flags(flag.CommandLine)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	sec, err := security()
@@ -157,14 +172,20 @@ func main() {
 		log.Error("cluster", "err", err)
 		os.Exit(2)
 	}
+	lc, err := lifecycleFlags(log)
+	if err != nil {
+		log.Error("cluster", "err", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, Backend: *backend, NATSURL: *natsURL, RedisURL: *redisURL, Log: log, Security: sec})
+	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, Backend: *backend, NATSURL: *natsURL, RedisURL: *redisURL, Log: log, Security: sec, Lifecycle: lc})
 	if err != nil {
 		log.Error("cluster", "err", err)
 		os.Exit(1)
 	}
 	sec.Announce(log)
+	lc.Announce(log)
 	for _, u := range c.URLs {
 		fmt.Println(u)
 	}
@@ -173,4 +194,5 @@ func main() {
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.Stop(shut)
+	lc.Close(shut) // the outcomes still queued, once the brokers are down
 }

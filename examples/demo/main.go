@@ -18,6 +18,15 @@
 // shop page is rendered with (signed with -token-key or
 // $GATEWAY_TOKEN_KEY, ID:BASE64SECRET; a random key when unset). -insecure
 // turns both off, for local experiments only.
+//
+// The invitation's lifecycle:
+//
+//	go run ./examples/demo -cooldown 10m  # no invitation for 10 minutes after a visitor declines one
+//
+// -webhook URL -webhook-secret whsec_… sends each invitation's outcome
+// (accepted, rejected, timeout, closed, expired, cancelled, suppressed)
+// to URL as a signed Standard Webhooks message; the secret may come from
+// $GATEWAY_WEBHOOK_SECRET instead.
 package main
 
 import (
@@ -30,7 +39,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/shop"
+	"github.com/engagekit/gateway/push"
 
 	"github.com/engagekit/gateway/examples/internal/serve"
 )
@@ -38,9 +49,15 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (\":8080\" listens on every interface)")
 	security := shop.SecurityFlags(flag.CommandLine)
+	lifecycleFlags := lifecycle.Flags(flag.CommandLine)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	sec, err := security()
+	if err != nil {
+		log.Error("demo", "err", err)
+		os.Exit(2)
+	}
+	lc, err := lifecycleFlags(log)
 	if err != nil {
 		log.Error("demo", "err", err)
 		os.Exit(2)
@@ -51,7 +68,10 @@ func main() {
 		os.Exit(1)
 	}
 	sec.Announce(log)
-	d := NewDemo(Config{Log: log, Security: sec})
+	lc.Announce(log)
+	var po push.Options
+	lc.Apply(&po)
+	d := NewDemo(Config{Log: log, Security: sec, Push: po})
 	srv := serve.Server(d.Handler, serve.Defaults)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,4 +93,5 @@ func main() {
 	if err := srv.Shutdown(shut); err != nil {
 		log.Warn("demo: shutdown", "err", err)
 	}
+	lc.Close(shut) // the outcomes still queued, once the broker is down
 }

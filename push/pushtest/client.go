@@ -75,10 +75,14 @@ func start(t *testing.T, newCluster func(t *testing.T, n int) *Cluster, n int, o
 type reply struct {
 	status     int
 	code       string // the FAULT's code
+	reason     string // the FAULT's reason
 	retryAfter string
 }
 
 func (r reply) String() string {
+	if r.reason != "" {
+		return fmt.Sprintf("%d %s %s", r.status, r.code, r.reason)
+	}
 	if r.code != "" {
 		return fmt.Sprintf("%d %s", r.status, r.code)
 	}
@@ -99,9 +103,9 @@ func (in *instance) post(t *testing.T, path, contentType, body string) reply {
 		return reply{}
 	}
 	defer resp.Body.Close()
-	var fault struct{ Code string }
+	var fault struct{ Code, Reason string }
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&fault)
-	return reply{status: resp.StatusCode, code: fault.Code, retryAfter: resp.Header.Get("Retry-After")}
+	return reply{status: resp.StatusCode, code: fault.Code, reason: fault.Reason, retryAfter: resp.Header.Get("Retry-After")}
 }
 
 // engage posts an ixnProfile, given as JSON, to the instance's engage API.

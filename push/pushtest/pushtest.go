@@ -30,7 +30,16 @@
 //   - during a backend outage the APIs answer 503 with Retry-After, and
 //     after it every engage answered 200 is delivered everywhere;
 //   - after the store is wiped, the brokers keep working and every engage
-//     answered 200 is delivered.
+//     answered 200 is delivered;
+//   - records (Backend.Load and Store): of creates racing on two instances
+//     exactly one succeeds, a store succeeds only at the revision read,
+//     concurrent compare-and-set loses no update, a record ages out at its
+//     ttl and each store renews it, keys of any bytes work and records
+//     over their bounds are refused;
+//   - offer gating (push.Gate) holds across instances, and of engages
+//     racing on two instances it admits as many as it allows;
+//   - each outcome (push.Options.OnOutcome) is reported once across three
+//     instances: accepted, cancelled, expired and suppressed.
 //
 // The checks run in parallel, each with a cluster of its own; with the
 // memory backend the whole suite takes a few seconds.
@@ -101,6 +110,15 @@ var checks = []check{
 	{"full brokers answer 503 and drop nothing they accepted", fullBrokers},
 	{"a backend outage is answered 503 and delivery resumes after it", outage},
 	{"after a wipe every engage answered 200 is delivered", wipe},
+	// lifecycle.go
+	{"a record is created by exactly one of many racing creates on two instances", recordCreateRace},
+	{"a record changes only at the revision read", recordRevisions},
+	{"compare-and-set on two instances loses no update", recordCounter},
+	{"a record ages out at its ttl, which each store renews", recordTTL},
+	{"records take keys of any bytes and refuse what is over their bounds", recordBounds},
+	{"offer gating holds across instances", gatingAcrossInstances},
+	{"of engages racing on two instances the gate admits exactly one", gatingRace},
+	{"each outcome is reported once across instances", outcomesOnce},
 }
 
 // strict and lenient are the broker options of the checks.
