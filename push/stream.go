@@ -173,7 +173,7 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		return
 	}
 	b.watchToken(s, tokenExpiry)
-	frames := append([][]byte{b.retryFrame}, initial...)
+	frames := append([][]byte{retryFrame(b.retryFor())}, initial...)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
