@@ -133,6 +133,7 @@ func reconnectStorm(b *testing.B, n int, policy string) {
 		b.Fatalf("%s streams open, want %d", got, n)
 	}
 
+	c.get(b, fmt.Sprint("/prepare?n=", n))
 	probe := startProbe(b, c.addr, pin)
 	c.get(b, "/engagetimes") // from now on
 	c.get(b, "/sched")
@@ -148,6 +149,7 @@ func reconnectStorm(b *testing.B, n int, policy string) {
 	for i, s := range streams {
 		wg.Go(func() {
 			retry := s.waitClose()
+			s.conn.Close()
 			time.Sleep(retry) // as EventSource does
 			again := time.Now()
 			s2, err := openStormStream(ds[i/perSource], c.addr, i)
@@ -157,11 +159,10 @@ func reconnectStorm(b *testing.B, n int, policy string) {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			s.conn.Close()
 			streams[i] = s2
 		})
 	}
-	shutdown := c.get(b, fmt.Sprint("/deploy?n=", n))
+	shutdown := c.get(b, "/deploy")
 	wg.Wait()
 	clientCPU := processCPU() - cpu0
 	var client [5]float64 // p50, p99 and max, in ms; engages, failures
@@ -311,9 +312,10 @@ func pinSelf(tb testing.TB, cpus string) {
 // endpoint, on a loopback port it prints, and
 //
 //	/seed?n=N     engages an invitation for visits storm-0 to storm-N-1
-//	/deploy?n=N   a deploy: a new broker, seeded so, takes over the
-//	              routes, and the old one shuts down; it answers how long
-//	              the Shutdown took, in ms
+//	/prepare?n=N  makes a new broker, seeded so: the next deploy's
+//	/deploy       a deploy: the new broker takes over the routes, as a new
+//	              process would, and the old one shuts down; it answers
+//	              how long the Shutdown took, in ms
 //	/stats        the open streams
 //	/engagetimes  the engage handler's times since the last call (see
 //	              handlerTimes)
@@ -370,13 +372,17 @@ func serveStorm() {
 			http.Error(w, err.Error(), 500)
 		}
 	})
-	mux.HandleFunc("/deploy", func(w http.ResponseWriter, r *http.Request) {
-		next := newBroker()
-		if err := seed(next.br, count(r)); err != nil {
+	var next atomic.Pointer[current]
+	mux.HandleFunc("/prepare", func(w http.ResponseWriter, r *http.Request) {
+		br := newBroker()
+		if err := seed(br.br, count(r)); err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		old := cur.Swap(next)
+		next.Store(br)
+	})
+	mux.HandleFunc("/deploy", func(w http.ResponseWriter, r *http.Request) {
+		old := cur.Swap(next.Swap(nil))
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()

@@ -237,10 +237,10 @@ func (b *Broker) hold(w http.ResponseWriter, r *http.Request, s *subscriber, fra
 	}
 	b.release(s, sk, 0)
 	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
+	// Shutdown drops s too, once it has sent s its last retry.
 	select {
 	case <-sk.gone:
 	case <-r.Context().Done():
-	case <-b.closing:
 	}
 	b.drop(s)
 	sk.finish() // no writer may touch w once we return
