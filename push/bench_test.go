@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,18 +48,21 @@ const heartbeatOff = 24 * time.Hour
 
 // serveForBenchmark serves, on a loopback port it prints, either the broker
 // or a bare streaming handler (kind), over the transport the environment
-// names (or, for kind Probe, runs probeEngages), and
+// names, and
 //
 //	/memory   the process's heap and stack bytes in use after GC, its
 //	          live objects' and stacks' bytes, and its RSS
 //	/cpu      the process's CPU time so far, in nanoseconds
 //
-// and, for the broker, the gateway's engage endpoint, /engagetimes (the
-// engage handler's times since the last call), /stats (the open streams)
-// and /seed?n=N (engages an invitation for visits storm-0 to storm-N-1). It runs until its standard input closes.
+// It runs until its standard input closes. Kinds Probe and Storm are
+// BenchmarkReconnectStorm's (see probeEngages and serveStorm).
 func serveForBenchmark(kind string) {
-	if kind == "Probe" {
+	switch kind {
+	case "Probe":
 		probeEngages(os.Getenv(benchProbeEnv))
+		return
+	case "Storm":
+		serveStorm()
 		return
 	}
 	hb, _ := time.ParseDuration(os.Getenv(benchHeartbeatEnv))
@@ -78,20 +80,6 @@ func serveForBenchmark(kind string) {
 			DefaultExpiry:       30 * time.Minute,
 		})
 		mux.Handle("/notification/", br)
-		engageTimes := &handlerTimes{}
-		mux.Handle("/server/data/gateway/", engageTimes.wrap(gateway.NewHandler(br, nil)))
-		mux.Handle("/engagetimes", engageTimes)
-		mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, br.Stats().Subscribers) })
-		mux.HandleFunc("/seed", func(w http.ResponseWriter, r *http.Request) {
-			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-			for i := range n {
-				p := &gateway.Profile{InteractionID: fmt.Sprint("i-", i), VisitID: fmt.Sprint("storm-", i), Channels: []string{"chat"}}
-				if err := br.Engage(r.Context(), p); err != nil {
-					http.Error(w, err.Error(), 500)
-					return
-				}
-			}
-		})
 	} else {
 		mux.Handle("/notification/", bareHandler(hb))
 	}
@@ -476,266 +464,4 @@ func BenchmarkIdleCPU(b *testing.B) {
 			}
 		}
 	}
-}
-
-// BenchmarkReconnectStorm drops every stream of an instance at once, as a
-// deploy or a proxy's restart does, and measures how long it takes all of
-// them to be open again with their pending invitations, and the latency of
-// engage requests meanwhile. The server, in a child process, holds
-// PUSH_BENCH_STORM streams (default 15,000), each of a visit with a live
-// invitation; the clients, in this process, close them all (FIN), then
-// reconnect, each until it has read its invitation again: all at once, as
-// EventSources do when their streams end together, or spread evenly over
-// 2 s, as a jittered retry would. Meanwhile a process of its own sends an
-// engage request for a new visit every 2 ms, over a connection opened
-// before the storm (see probeEngages), from the first close until the last
-// stream has its invitation: the benchmark reports its latency as that
-// client sees it, and the handler's own time in the server. Run it with
-// -benchtime=1x.
-func BenchmarkReconnectStorm(b *testing.B) {
-	n := envInt("PUSH_BENCH_STORM", 15000)
-	for _, spread := range []time.Duration{0, 2 * time.Second} {
-		b.Run(fmt.Sprint("spread=", spread), func(b *testing.B) { reconnectStorm(b, n, spread) })
-	}
-}
-
-func reconnectStorm(b *testing.B, n int, spread time.Duration) {
-	c := startChild(b, "Broker", "http", 15*time.Second)
-	c.get(b, fmt.Sprint("/seed?n=", n))
-
-	// subscribe opens visit i's stream from d and reads it until its
-	// invitation; it returns the connection.
-	subscribe := func(d *net.Dialer, i int) (net.Conn, error) {
-		var conn net.Conn
-		var err error
-		for range 20 { // EventSource retries a refused connection too
-			if conn, err = d.Dial("tcp", c.addr); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(conn, "GET /notification/storm-%d HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", i)
-		want := fmt.Sprintf("\nid: i-%d\n", i)
-		var got []byte
-		buf := make([]byte, 512)
-		conn.SetReadDeadline(time.Now().Add(time.Minute))
-		for !bytes.Contains(got, []byte(want)) {
-			m, err := conn.Read(buf)
-			if err != nil {
-				conn.Close()
-				return nil, fmt.Errorf("stream %d: %v after %q", i, err, got)
-			}
-			got = append(got, buf[:m]...)
-		}
-		conn.SetReadDeadline(time.Time{})
-		return conn, nil
-	}
-	conns := make([]net.Conn, n)
-	defer func() {
-		for _, conn := range conns {
-			if conn != nil {
-				conn.(*net.TCPConn).SetLinger(0)
-				conn.Close()
-			}
-		}
-	}()
-	d := dialer()
-	for i := range n {
-		conn, err := subscribe(d, i)
-		if err != nil {
-			b.Fatal(err)
-		}
-		conns[i] = conn
-	}
-	if got := c.get(b, "/stats"); got != strconv.Itoa(n) {
-		b.Fatalf("%s streams open, want %d", got, n)
-	}
-
-	// The engage requests come from a process of their own, so that the
-	// clients' work does not delay them here.
-	probe := startProbe(b, c.addr)
-	c.get(b, "/engagetimes") // from now on
-
-	start := time.Now()
-	for _, conn := range conns {
-		conn.Close()
-	}
-	d = dialer() // the old ports are in TIME_WAIT
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	reopened := make([]time.Duration, n)
-	for i := range n {
-		wg.Go(func() {
-			time.Sleep(spread * time.Duration(i) / time.Duration(n))
-			conn, err := subscribe(d, i)
-			reopened[i] = time.Since(start)
-			mu.Lock()
-			defer mu.Unlock()
-			conns[i] = conn
-			if err != nil {
-				errs = append(errs, err)
-			}
-		})
-	}
-	wg.Wait()
-	var client [5]float64 // p50, p99 and max, in ms; engages, failures
-	fmt.Sscan(probe.finish(b), &client[0], &client[1], &client[2], &client[3], &client[4])
-	var server [3]float64 // the handler's p50, p99 and max, in ms
-	fmt.Sscan(c.get(b, "/engagetimes"), &server[0], &server[1], &server[2])
-	if len(errs) > 0 {
-		b.Fatalf("%d streams not re-established, the first: %v", len(errs), errs[0])
-	}
-	for b.Loop() {
-	}
-	slices.Sort(reopened)
-	b.ReportMetric(reopened[n/2].Seconds(), "s-half-reopened")
-	b.ReportMetric(reopened[n*99/100].Seconds(), "s-99%-reopened")
-	b.ReportMetric(reopened[n-1].Seconds(), "s-all-reopened")
-	b.ReportMetric(client[0], "engage-p50-ms")
-	b.ReportMetric(client[1], "engage-p99-ms")
-	b.ReportMetric(client[2], "engage-max-ms")
-	b.ReportMetric(client[3], "engages")
-	b.ReportMetric(client[4], "engages-failed")
-	b.ReportMetric(server[1], "handler-p99-ms")
-	b.ReportMetric(server[2], "handler-max-ms")
-}
-
-// prober is a child process that sends engage requests (see
-// probeEngages).
-type prober struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-}
-
-// startProbe starts a prober of the broker at addr and waits until its
-// connection is open.
-func startProbe(tb testing.TB, addr string) *prober {
-	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"=Probe", benchProbeEnv+"="+addr)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p := &prober{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	if line, err := p.out.ReadString('\n'); line != "ready\n" {
-		tb.Fatalf("prober: %q %v", line, err)
-	}
-	return p
-}
-
-// finish stops the prober and returns its summary.
-func (p *prober) finish(tb testing.TB) string {
-	p.stdin.Close()
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		tb.Fatalf("prober: %v", err)
-	}
-	return line
-}
-
-// benchProbeEnv names the broker a prober engages on.
-const benchProbeEnv = "PUSH_BENCH_PROBE"
-
-// probeEngages sends an engage request for a new visit to the broker at
-// addr every 2 ms, over one connection, as a strategy server keeps one (a
-// new connection would queue behind the browsers' in the listen backlog),
-// until its standard input closes. It prints "ready" once its connection
-// is open, and at the end the p50, p99 and maximum latency in ms, the
-// count of engages and of failures.
-func probeEngages(addr string) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	r := bufio.NewReader(conn)
-	engage := func(i int) (time.Duration, error) {
-		body := fmt.Sprintf(`{"interactionID":"p-%d","visitID":"probe-%d","channels":["chat"]}`, i, i)
-		req, _ := http.NewRequest("POST", "http://"+addr+"/server/data/gateway/engage", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		start := time.Now()
-		if err := req.Write(conn); err != nil {
-			return 0, err
-		}
-		resp, err := http.ReadResponse(r, req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("engage: %s", resp.Status)
-		}
-		return time.Since(start), nil
-	}
-	if _, err := engage(-1); err != nil {
-		fmt.Println(err)
-		os.Exit(1)
-	}
-	fmt.Println("ready")
-	stop := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(stop) }()
-	var lat []time.Duration
-	failed := 0
-	t := time.NewTicker(2 * time.Millisecond)
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-			slices.Sort(lat)
-			if len(lat) == 0 {
-				lat = []time.Duration{0}
-			}
-			fmt.Println(ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]), len(lat), failed)
-			os.Exit(0)
-		case <-t.C:
-		}
-		if d, err := engage(i); err != nil {
-			failed++
-		} else {
-			lat = append(lat, d)
-		}
-	}
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// handlerTimes records how long a handler takes.
-type handlerTimes struct {
-	mu    sync.Mutex
-	times []time.Duration
-}
-
-func (h *handlerTimes) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		next.ServeHTTP(w, r)
-		d := time.Since(start)
-		h.mu.Lock()
-		h.times = append(h.times, d)
-		h.mu.Unlock()
-	})
-}
-
-// ServeHTTP answers the p50, p99 and maximum of the times recorded, in
-// milliseconds, and forgets them.
-func (h *handlerTimes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	t := h.times
-	h.times = nil
-	h.mu.Unlock()
-	if len(t) == 0 {
-		fmt.Fprint(w, "0 0 0")
-		return
-	}
-	slices.Sort(t)
-	fmt.Fprint(w, ms(t[len(t)/2]), " ", ms(t[len(t)*99/100]), " ", ms(t[len(t)-1]))
 }

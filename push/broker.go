@@ -167,6 +167,22 @@ type Options struct {
 	// Retry is the reconnection delay the stream asks browsers to use.
 	// Zero means 2 s.
 	Retry time.Duration
+	// RetryJitter spreads reconnections: each stream asks its browser to
+	// reconnect after Retry plus a random part of RetryJitter, drawn per
+	// stream, so that streams dropped together (a crash, a proxy's
+	// restart) do not all come back at once. Zero means Retry: with the
+	// default Retry, each browser waits between 2 and 4 s. Negative means
+	// none: every stream asks for Retry.
+	RetryJitter time.Duration
+	// ShutdownRate is the pace, in streams per second, at which
+	// [Broker.Shutdown] asks the browsers of its streams to come back (a
+	// deploy's reconnect storm, wherever the load balancer sends them):
+	// before it closes them it sends the streams a new retry each, spread
+	// evenly from Retry to Retry plus streams/ShutdownRate seconds. Zero
+	// means 2,000 per second: 15,000 streams come back over 7.5 s.
+	// Negative means no new retry: each browser waits what its stream
+	// asked for when it opened.
+	ShutdownRate int
 	// WriteTimeout bounds each write to a stream: a browser that does not
 	// take an event within it is disconnected. Zero means 10 s.
 	WriteTimeout time.Duration
@@ -343,7 +359,8 @@ type Options struct {
 // concurrent use.
 type Broker struct {
 	expiry, heartbeat, writeTimeout, tombTTL time.Duration
-	retryFrame                               []byte
+	retry, retryJitter                       time.Duration // retryJitter 0: none
+	shutdownRate                             int           // 0: none
 	queue, perVisit                          int
 	maxSubs, maxInvs, maxInvBytes            int64
 	perVisitInvs                             int
@@ -412,7 +429,7 @@ func NewBroker(opts *Options) *Broker {
 	if opts == nil {
 		opts = &Options{}
 	}
-	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL, opts.NotifyTTL, opts.VisitExpiry} {
+	for _, d := range []time.Duration{opts.DefaultExpiry, opts.Heartbeat, opts.Retry, opts.WriteTimeout, opts.TombstoneTTL, opts.NotifyTTL, opts.VisitExpiry} { // RetryJitter may be negative
 		if d < 0 {
 			panic("push: Options durations must not be negative")
 		}
@@ -426,7 +443,7 @@ func NewBroker(opts *Options) *Broker {
 		heartbeat:     cmp.Or(opts.Heartbeat, 15*time.Second),
 		writeTimeout:  cmp.Or(opts.WriteTimeout, 10*time.Second),
 		tombTTL:       cmp.Or(opts.TombstoneTTL, 5*time.Minute),
-		retryFrame:    fmt.Appendf(nil, "retry: %d\n\n", cmp.Or(opts.Retry, 2*time.Second).Milliseconds()),
+		retry:         cmp.Or(opts.Retry, 2*time.Second),
 		queue:         cmp.Or(opts.QueueSize, 16),
 		perVisit:      cmp.Or(opts.MaxSubscribersPerVisit, 16),
 		maxSubs:       int64(cmp.Or(opts.MaxSubscribers, defaultMaxSubscribers(fileLimit()))),
@@ -459,6 +476,7 @@ func NewBroker(opts *Options) *Broker {
 		b.now = time.Now
 	}
 	b.formTTL = formExpiry(opts.RegistrationFormExpiry)
+	b.retryJitter, b.shutdownRate = retrySpread(b.retry, opts.RetryJitter, opts.ShutdownRate)
 	b.initAccess(opts)
 	b.clients.init(cmp.Or(opts.MaxStreamsPerClient, defaultStreamsPerClient(int(b.maxSubs), b.perVisit)), opts.ClientKey)
 	for i := range b.shards {
@@ -808,6 +826,13 @@ func (b *Broker) Stats() Stats {
 // with its error. Engage and Cancel then answer [gateway.ErrUnavailable].
 // It does not close the backend, which other brokers may share. It is safe
 // to call more than once.
+//
+// Before it closes a stream it sends it a last retry field, so that the
+// browsers come back at the pace of [Options.ShutdownRate] rather than all
+// at once. A plain HTTP/1.x stream whose socket has room (an idle one) is
+// written and closed at once; any other (TLS, HTTP/2, a stream with
+// events on their way) is closed by its writer once the retry is written,
+// within WriteTimeout. A second call closes at once what is left.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.life.Lock()
 	first := !b.closed()
@@ -822,8 +847,12 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	// counts every goroutine there will be.
 	var all []*subscriber
 	b.each(func(s *subscriber) { all = append(all, s) })
-	for _, s := range all {
-		b.drop(s)
+	if first && b.shutdownRate > 0 {
+		b.leave(all) // drops each once its retry is written
+	} else {
+		for _, s := range all {
+			b.drop(s)
+		}
 	}
 	b.stopPoller()
 	done := make(chan struct{})

@@ -173,7 +173,7 @@ func (b *Broker) serveStream(w http.ResponseWriter, r *http.Request, visitID str
 		return
 	}
 	b.watchToken(s, tokenExpiry)
-	frames := append([][]byte{b.retryFrame}, initial...)
+	frames := append([][]byte{retryFrame(b.retryFor())}, initial...)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -237,10 +237,10 @@ func (b *Broker) hold(w http.ResponseWriter, r *http.Request, s *subscriber, fra
 	}
 	b.release(s, sk, 0)
 	b.log(slog.LevelDebug, "push: stream opened", slog.String("visitID", s.visit.id))
+	// Shutdown drops s too, once it has sent s its last retry.
 	select {
 	case <-sk.gone:
 	case <-r.Context().Done():
-	case <-b.closing:
 	}
 	b.drop(s)
 	sk.finish() // no writer may touch w once we return

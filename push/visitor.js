@@ -58,9 +58,15 @@
  *
  * onStatus(state) hears each change of the stream: "connected" once it is
  * open, "reconnecting" while the browser retries a lost connection (it
- * resumes where it left off) or the page gets a new token, "gone" when the
- * browser has given up (the server refused the stream twice in a row, for
+ * resumes where it left off, after the delay the broker asked for) or the
+ * script retries a refused stream or gets a new token, "gone" when the
+ * script has given up (the server refused the stream 4 times in a row, for
  * example while shutting down) or the page called close().
+ *
+ * A refused stream (a 503 from a busy or draining server, say) is tried
+ * again after a random wait of 0.5 to 1 s, then 1 to 2 s, then 2 to 4 s,
+ * so that pages refused together do not come back together (a page with
+ * tokens first gets a new one, at once).
  *
  * Notify messages (contract §9): the gateway's notify API pushes messages
  * {channel, data, page} to the visit's pages. A page handles a channel with
@@ -258,6 +264,7 @@
     var es = null;      // the current EventSource
     var closed = false; // the page called close()
     var refused = 0;    // streams refused since one last opened
+    var MAX_REFUSALS = 4;
     var wait = 0;       // the delay before the next try to get a token, ms
     var accepted = Object.create(null); // interactionID → the post of its acceptance
 
@@ -341,6 +348,15 @@
       });
     }
 
+    // retryLater opens the stream again after a random wait in [b/2, b),
+    // b doubling with each refusal from 1 s: jittered, so that the pages
+    // a server refused together come back spread out.
+    function retryLater() {
+      status("reconnecting");
+      var b = 1000 * Math.pow(2, refused - 1);
+      setTimeout(function () { if (!closed) open(); }, b / 2 + Math.random() * b / 2);
+    }
+
     function open() {
       var query = [];
       if (opts.pageID) query.push("pageID=" + encodeURIComponent(opts.pageID));
@@ -361,9 +377,12 @@
           return;
         }
         // Refused: with a token that expired meanwhile, a new one opens
-        // it. Refused again, the script gives up.
-        if (renewable && refused++ === 0) renew();
-        else status("gone");
+        // it; otherwise, or refused again, the script tries again later,
+        // and gives up after MAX_REFUSALS.
+        refused++;
+        if (refused >= MAX_REFUSALS) status("gone");
+        else if (renewable && refused === 1) renew();
+        else retryLater();
       });
       source.addEventListener("token-expired", function () {
         source.close();

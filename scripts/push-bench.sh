@@ -5,8 +5,11 @@
 #   cpu       idle CPU with 5,000 and 15,000 streams, heartbeats 15 s and off
 #             (PUSH_BENCH_WINDOW seconds each, default 30: about 5 minutes)
 #   delivery  Engage to event p50/p99 with 5,000 idle streams beside it
-#   storm     15,000 streams dropped at once (PUSH_BENCH_STORM), then reopened:
-#             time until all have their invitations again, engage latency
+#   storm     a deploy under 15,000 streams (PUSH_BENCH_STORM): the old broker
+#             shuts down, browsers honour its retry and reopen: time until all
+#             have their invitations again, engage latency at a client of its
+#             own; retry=fixed (no spreading) is the baseline. PUSH_BENCH_PIN=1
+#             pins the server to CPU 1, the clients to CPU 0 (needs root)
 #   free      time from a client going away to its stream being freed, for
 #             each way it can go (upper bounds: the test polls every ~1 ms)
 # Each process holds one end of each stream: it needs 20,000 open files.
