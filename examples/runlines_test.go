@@ -32,7 +32,7 @@ const root = ".."
 // see that it answers.
 type example struct {
 	addrFlags []string // the flags that take a listen address, one per URL it prints
-	probe     func(t *testing.T, urls []string)
+	probe     func(t *testing.T, urls []string, printed string)
 }
 
 var examples = map[string]example{
@@ -159,7 +159,7 @@ func TestRunLines(t *testing.T) {
 				}
 				p := start(t, prog, args...)
 				urls := p.urls(t, len(ex.addrFlags))
-				ex.probe(t, urls)
+				ex.probe(t, urls, p.out.String())
 				p.interrupt(t)
 				for _, out := range p.lines() {
 					if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
@@ -195,10 +195,10 @@ func TestRunLines(t *testing.T) {
 	}
 }
 
-func wantPage(t *testing.T, urls []string) {
+func wantPage(t *testing.T, urls []string, _ string) {
 	t.Helper()
 	for _, u := range urls {
-		code, body := do(t, http.MethodGet, u+"/", nil)
+		code, body := do(t, http.MethodGet, u+"/", nil, "", "")
 		if code != 200 || !strings.Contains(body, "visitor.js") {
 			t.Errorf("GET %s/: %d, want the shop page", u, code)
 		}
@@ -207,28 +207,48 @@ func wantPage(t *testing.T, urls []string) {
 
 const validProfile = `{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`
 
-// wantEngage posts an engage of ixnProfile and wants the given status and
-// a body that holds want.
-func wantEngage(ixnProfile string, status int, want string) func(*testing.T, []string) {
-	return func(t *testing.T, urls []string) {
+// printedCredentials matches the engage credentials an example prints at
+// start when it generated the password (engageauth's Announce).
+var printedCredentials = regexp.MustCompile(`\buser=(\S+) password=(\S+)`)
+
+// wantEngage posts an engage of ixnProfile without credentials and wants
+// 401, then with the credentials the program printed, as a person would
+// copy them, and wants the given status and a body that holds want.
+func wantEngage(ixnProfile string, status int, want string) func(*testing.T, []string, string) {
+	return func(t *testing.T, urls []string, printed string) {
 		t.Helper()
-		code, body := do(t, http.MethodPost, urls[0]+"/server/data/gateway/engage", url.Values{"ixnProfile": {ixnProfile}})
+		u, form := urls[0]+"/server/data/gateway/engage", url.Values{"ixnProfile": {ixnProfile}}
+		if code, body := do(t, http.MethodPost, u, form, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("engage without credentials: %d %s, want 401", code, body)
+		}
+		m := printedCredentials.FindStringSubmatch(printed)
+		if m == nil {
+			t.Fatalf("printed no engage credentials (user=… password=…)")
+		}
+		code, body := do(t, http.MethodPost, u, form, m[1], m[2])
 		if code != status || !strings.Contains(body, want) {
 			t.Errorf("engage: %d %s, want %d with %s", code, body, status, want)
 		}
 	}
 }
 
-func do(t *testing.T, method, u string, form url.Values) (int, string) {
+// do sends a GET, or a POST of form when it is not nil, with the HTTP Basic
+// credentials user and password unless user is empty.
+func do(t *testing.T, method, u string, form url.Values, user, password string) (int, string) {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
-	var resp *http.Response
-	var err error
+	req, err := http.NewRequest(method, u, nil)
 	if form != nil {
-		resp, err = c.PostForm(u, form)
-	} else {
-		resp, err = c.Get(u)
+		req, err = http.NewRequest(method, u, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)
 	}

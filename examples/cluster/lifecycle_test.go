@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
@@ -57,7 +58,7 @@ func sendsEachOutcomeOnce(t *testing.T, backend string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Backend: backend, Log: slog.New(slog.DiscardHandler), Security: shop.Security{Insecure: true}, Lifecycle: lc})
+	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Backend: backend, Log: slog.New(slog.DiscardHandler), Security: shop.Security{Credentials: engageauth.Credentials{Insecure: true}}, Lifecycle: lc})
 	if err != nil {
 		t.Fatal(err)
 	}

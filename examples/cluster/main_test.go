@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -41,7 +42,7 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 	defer cancel()
 	var logged syncBuffer
 	key, _ := push.NewTokenKey("k1")
-	sec := shop.Security{User: "ors", Password: "secret", TokenKey: &key}
+	sec := shop.Security{Credentials: engageauth.Credentials{User: "ors", Password: "secret"}, TokenKey: &key}
 	c, err := Start(ctx, Config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Backend: backend, Log: slog.New(slog.NewTextHandler(&logged, nil)), Security: sec})
 	if err != nil {
 		t.Fatal(err)

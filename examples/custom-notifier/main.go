@@ -2,11 +2,15 @@
 // invitation per visit in memory, refuses a second with
 // gateway.ErrEngagementInProgress (400 ENGAGEMENT_IN_PROGRESS), and reports
 // a full table with a gateway.Fault of code UNAVAILABLE (503 with
-// Retry-After).
+// Retry-After). Engage and noengage take HTTP Basic credentials: the user
+// engage and a random password, printed at start (-user and -password, or
+// $GATEWAY_USER and $GATEWAY_PASSWORD, choose them); -insecure turns them
+// off, for local experiments only.
 //
 //	go run ./examples/custom-notifier
-//	curl -d 'ixnProfile={"interactionID":"i-1","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage
-//	curl -d 'ixnProfile={"interactionID":"i-2","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage   # 400 ENGAGEMENT_IN_PROGRESS
+//	curl -u engage:PASSWORD -d 'ixnProfile={"interactionID":"i-1","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage
+//	curl -u engage:PASSWORD -d 'ixnProfile={"interactionID":"i-2","visitID":"v-1","channels":["chat"]}' http://127.0.0.1:8080/server/data/gateway/engage   # 400 ENGAGEMENT_IN_PROGRESS
+//	go run ./cmd/engagectl cancel -user engage -password PASSWORD -visit v-1 -interaction i-1
 package main
 
 import (
@@ -14,12 +18,14 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/serve"
 )
 
@@ -57,16 +63,25 @@ func (l *Live) Cancel(_ context.Context, c *gateway.CancelData) error {
 	return nil
 }
 
+// NewHandler returns the example's routes: engage and noengage under GWE
+// 8.5's paths, on l, behind c.
+func NewHandler(l *Live, c engageauth.Credentials) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/server/data/gateway/", gateway.NewHandler(l, &gateway.Options{Authenticate: c.Authenticate(), RefuseBrowsers: true}))
+	return mux
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	credentials := engageauth.Flags(flag.CommandLine)
 	flag.Parse()
-	mux := http.NewServeMux()
-	mux.Handle("/server/data/gateway/", gateway.NewHandler(NewLive(10000), &gateway.Options{RefuseBrowsers: true}))
+	c := credentials()
 	// Listen before printing the URL, so that a taken port is reported alone.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
+	c.Announce(slog.Default())
 	log.Printf("listening on http://%s", ln.Addr())
-	log.Fatal(serve.Server(mux, serve.Defaults).Serve(ln))
+	log.Fatal(serve.Server(NewHandler(NewLive(10000), c), serve.Defaults).Serve(ln))
 }

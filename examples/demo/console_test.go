@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -30,7 +31,7 @@ var consoleScreenshot = flag.String("console-screenshot", "", "write a PNG of th
 func TestConsole(t *testing.T) {
 	ctx := newBrowser(t)
 	key, _ := push.NewTokenKey("k1")
-	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{User: user, Password: password, TokenKey: &key}})
+	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key}})
 	srv := httptest.NewServer(d.Handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -25,8 +26,8 @@ func TestSecureByDefault(t *testing.T) {
 		engage, withAuth int // without credentials, with them
 		stream           int // with the visitID alone
 	}{
-		{"secure", shop.Security{User: user, Password: password, TokenKey: &key}, 401, 200, 401},
-		{"insecure", shop.Security{Insecure: true}, 200, 200, 200},
+		{"secure", shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key}, 401, 200, 401},
+		{"insecure", shop.Security{Credentials: engageauth.Credentials{Insecure: true}}, 200, 200, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: tc.sec})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 	"github.com/google/go-cmp/cmp"
@@ -176,7 +177,7 @@ func TestBrowser(t *testing.T) {
 	key, _ := push.NewTokenKey("k1")
 	d := NewDemo(Config{
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Security: shop.Security{User: user, Password: password, TokenKey: &key},
+		Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key},
 		Push: push.Options{
 			Now:           clock.Now,
 			OnDisposition: func(_ context.Context, x push.Disposition) { dispositions <- x },
@@ -368,7 +369,7 @@ func TestBrowserTokens(t *testing.T) {
 	ctx := newBrowser(t)
 	dispositions := make(chan push.Disposition, 8)
 	key, _ := push.NewTokenKey("k1")
-	sec := shop.Security{User: user, Password: password, TokenKey: &key}
+	sec := shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key}
 
 	// The second origin's address must be known to the broker first.
 	other := httptest.NewUnstartedServer(nil)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 	"github.com/google/go-cmp/cmp"
@@ -73,7 +74,7 @@ func scrape(t *testing.T, base string) (map[string]float64, string) {
 // credentials, the probes do not, and /readyz says when the broker stops.
 func TestMetricsScrape(t *testing.T) {
 	key, _ := push.NewTokenKey("k1")
-	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{User: user, Password: password, TokenKey: &key}})
+	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key}})
 	srv := httptest.NewServer(d.Handler)
 	defer srv.Close()
 	defer d.Broker.Shutdown(context.Background())

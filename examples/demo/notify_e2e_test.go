@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -49,7 +50,7 @@ func TestBrowserNotify(t *testing.T) {
 	key, _ := push.NewTokenKey("k1")
 	d := NewDemo(Config{
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Security: shop.Security{User: user, Password: password, TokenKey: &key},
+		Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key},
 	})
 	var evilHits atomic.Int32
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

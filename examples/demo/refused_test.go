@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -26,7 +27,7 @@ func TestBrowserRetriesARefusedStream(t *testing.T) {
 	key, _ := push.NewTokenKey("k1")
 	d := NewDemo(Config{
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Security: shop.Security{User: user, Password: password, TokenKey: &key},
+		Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key},
 	})
 	const refuse = 3
 	var mu sync.Mutex

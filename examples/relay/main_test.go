@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,8 +14,12 @@ import (
 	"testing"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/google/go-cmp/cmp"
 )
+
+// edgeCredentials are the relay's own, which strategies send it.
+var edgeCredentials = engageauth.Credentials{User: "engage", Password: "edge-pw"}
 
 // TestRelayEndToEnd: a strategy's request to gateway A, whose notifier is
 // a Client, reaches gateway B's notifier unchanged, and B's answers come
@@ -42,7 +47,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	}, &gateway.Options{Authenticate: gateway.BasicAuth("relay", "pw", "b")}))
 	defer b.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := NewRelay(b.URL, &gateway.ClientOptions{Paths: gateway.Paths812, Username: "relay", Password: "pw"}, quiet)
+	a, err := NewRelay(b.URL, &gateway.ClientOptions{Paths: gateway.Paths812, Username: "relay", Password: "pw"}, edgeCredentials, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +55,10 @@ func TestRelayEndToEnd(t *testing.T) {
 	defer edge.Close()
 
 	post := func(path, param, object string) (int, map[string]any) {
-		resp, err := http.PostForm(edge.URL+path, url.Values{param: {object}})
+		r, _ := http.NewRequest("POST", edge.URL+path, strings.NewReader(url.Values{param: {object}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(edgeCredentials.User, edgeCredentials.Password)
+		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,13 +104,107 @@ func TestRelayPassesUpstreamValidation(t *testing.T) {
 		io.WriteString(w, `{"status":"FAULT","code":"VALIDATION","message":"ixnProfile is invalid","fields":[{"field":"language","rule":"oneof","message":"language must be en or fr"}]}`)
 	}))
 	defer upstream.Close()
-	a, _ := NewRelay(upstream.URL, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, _ := NewRelay(upstream.URL, nil, edgeCredentials, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/server/data/gateway/engage", strings.NewReader(`{"interactionID":"i","visitID":"v","channels":["chat"],"language":"de"}`))
 	r.Header.Set("Content-Type", "application/json")
+	r.SetBasicAuth(edgeCredentials.User, edgeCredentials.Password)
 	a.ServeHTTP(w, r)
 	want := `{"status":"FAULT","code":"VALIDATION","message":"ixnProfile is invalid","fields":[{"field":"language","rule":"oneof","message":"language must be en or fr"}]}` + "\n"
 	if w.Code != 400 || w.Body.String() != want {
 		t.Errorf("got %d %s", w.Code, w.Body)
+	}
+}
+
+// messenger is an upstream notifier that serves notify too.
+type messenger struct {
+	gateway.Funcs
+	notify func(context.Context, *gateway.Notification) error
+}
+
+func (m messenger) Notify(ctx context.Context, n *gateway.Notification) error {
+	return m.notify(ctx, n)
+}
+
+// TestRelayAuthenticates: the relay refuses engage, noengage and notify
+// without its credentials (401, before the upstream is asked) and relays
+// them with its credentials, or with none under -insecure; it relays with
+// the upstream's credentials, never with the ones the strategy sent.
+func TestRelayAuthenticates(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // the upstream's paths, each with the user it was sent
+	record := func(r *http.Request) {
+		user, _, _ := r.BasicAuth()
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.URL.Path+" as "+user)
+	}
+	upstreamHandler := gateway.NewHandler(messenger{
+		Funcs:  gateway.Funcs{},
+		notify: func(context.Context, *gateway.Notification) error { return nil },
+	}, &gateway.Options{Authenticate: gateway.BasicAuth("relay", "upstream-pw", "upstream")})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		upstreamHandler.ServeHTTP(w, r)
+	}))
+	defer upstream.Close()
+
+	requests := []struct{ path, param, object string }{
+		{"/server/data/gateway/engage", "ixnProfile", `{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`},
+		{"/server/data/gateway/noengage", "cancelData", `{"interactionID":"i-1","visitID":"v-1"}`},
+		{"/server/data/notification/notify/v-1", "messages", `[{"channel":"shop.cart","data":{"items":2}}]`},
+	}
+	for _, tc := range []struct {
+		name       string
+		flags      []string
+		user, pass string // empty: no Authorization header
+		wantStatus int
+	}{
+		{"no credentials are refused", nil, "", "", 401},
+		{"a wrong password is refused", nil, "engage", "wrong", 401},
+		{"the upstream's credentials are refused", nil, "relay", "upstream-pw", 401},
+		{"the relay's credentials are relayed", []string{"-password", "edge-pw"}, "engage", "edge-pw", 200},
+		{"-insecure relays without credentials", []string{"-insecure"}, "", "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(engageauth.EnvUser, "")
+			t.Setenv(engageauth.EnvPassword, "")
+			fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+			credentials := engageauth.Flags(fs)
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			a, err := NewRelay(upstream.URL, &gateway.ClientOptions{Username: "relay", Password: "upstream-pw"}, credentials(), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			var want []string
+			for _, req := range requests {
+				w := httptest.NewRecorder()
+				r := httptest.NewRequest("POST", req.path, strings.NewReader(url.Values{req.param: {req.object}}.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tc.user != "" {
+					r.SetBasicAuth(tc.user, tc.pass)
+				}
+				a.ServeHTTP(w, r)
+				if w.Code != tc.wantStatus {
+					t.Errorf("%s: %d %s, want %d", req.path, w.Code, w.Body, tc.wantStatus)
+				}
+				if tc.wantStatus == 401 && w.Header().Get("WWW-Authenticate") != `Basic realm="gateway", charset="UTF-8"` {
+					t.Errorf("%s: WWW-Authenticate %q", req.path, w.Header().Get("WWW-Authenticate"))
+				}
+				if tc.wantStatus == 200 {
+					want = append(want, req.path+" as relay") // the client's default paths are 8.5's
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(want, seen); diff != "" {
+				t.Errorf("the upstream saw (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engagekit/gateway/examples/internal/engageauth"
 	"github.com/engagekit/gateway/push"
-	"github.com/google/go-cmp/cmp"
 )
 
 // TestPageAndToken: the page renders a token for its visit and page; the
@@ -78,25 +78,29 @@ func TestPageAndToken(t *testing.T) {
 	}
 }
 
-// TestSecurityFlags: a flag, else the environment, else a default; a key
-// that does not parse is an error; -insecure turns everything off.
+// TestSecurityFlags: engageauth's credentials and -insecure, and a key
+// from the flag, else the environment, else a random one; a key that does
+// not parse is an error; -insecure turns the key off too.
 func TestSecurityFlags(t *testing.T) {
 	key, _ := push.NewTokenKey("env-key")
 	for _, tc := range []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    Security // generated values are checked apart
-		wantErr bool
+		name          string
+		args          []string
+		env           map[string]string
+		wantUser      string
+		wantKey       *push.TokenKey // nil with wantGenerated: a random one
+		wantGenerated bool
+		wantInsecure  bool
+		wantErr       bool
 	}{
-		{"defaults", nil, nil, Security{User: "engage", generatedPassword: true, generatedKey: true}, false},
-		{"the environment", nil, map[string]string{EnvUser: "u", EnvPassword: "p", EnvTokenKey: push.FormatTokenKey(key)}, Security{User: "u", Password: "p", TokenKey: &key}, false},
-		{"flags over the environment", []string{"-user", "f", "-password", "fp"}, map[string]string{EnvUser: "u", EnvPassword: "p", EnvTokenKey: push.FormatTokenKey(key)}, Security{User: "f", Password: "fp", TokenKey: &key}, false},
-		{"a key that does not parse", []string{"-token-key", "k1:short"}, nil, Security{}, true},
-		{"insecure", []string{"-insecure", "-password", "p"}, nil, Security{Insecure: true}, false},
+		{"defaults", nil, nil, "engage", nil, true, false, false},
+		{"the environment", nil, map[string]string{engageauth.EnvUser: "u", EnvTokenKey: push.FormatTokenKey(key)}, "u", &key, false, false, false},
+		{"flags over the environment", []string{"-user", "f", "-token-key", push.FormatTokenKey(key)}, map[string]string{engageauth.EnvUser: "u", EnvTokenKey: "k1:short"}, "f", &key, false, false, false},
+		{"a key that does not parse", []string{"-token-key", "k1:short"}, nil, "", nil, false, false, true},
+		{"insecure", []string{"-insecure", "-token-key", push.FormatTokenKey(key)}, nil, "", nil, false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{EnvUser, EnvPassword, EnvTokenKey} {
+			for _, k := range []string{engageauth.EnvUser, engageauth.EnvPassword, EnvTokenKey} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("x", flag.ContinueOnError)
@@ -114,22 +118,25 @@ func TestSecurityFlags(t *testing.T) {
 				}
 				return
 			}
-			if got.generatedPassword && len(got.Password) < 16 {
-				t.Errorf("generated password %q is short", got.Password)
+			if got.User != tc.wantUser || got.Insecure != tc.wantInsecure || (got.Password == "") != tc.wantInsecure {
+				t.Errorf("credentials %+v, want user %q, insecure %v", got.Credentials, tc.wantUser, tc.wantInsecure)
 			}
-			if got.generatedKey && (got.TokenKey == nil || len(got.TokenKey.Secret) < push.MinTokenSecret) {
-				t.Errorf("generated key %v", got.TokenKey)
+			if got.generatedKey != tc.wantGenerated {
+				t.Errorf("generated key: %v, want %v", got.generatedKey, tc.wantGenerated)
 			}
-			if tc.want.generatedPassword {
-				tc.want.Password = got.Password
-			}
-			if tc.want.generatedKey {
-				tc.want.TokenKey = got.TokenKey
-			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(Security{}), cmp.Comparer(func(a, b push.TokenKey) bool {
-				return push.FormatTokenKey(a) == push.FormatTokenKey(b)
-			})); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
+			switch {
+			case tc.wantInsecure:
+				if got.TokenKey != nil {
+					t.Errorf("insecure with a token key")
+				}
+			case tc.wantGenerated:
+				if got.TokenKey == nil || len(got.TokenKey.Secret) < push.MinTokenSecret {
+					t.Errorf("generated key %v", got.TokenKey)
+				}
+			default:
+				if got.TokenKey == nil || push.FormatTokenKey(*got.TokenKey) != push.FormatTokenKey(*tc.wantKey) {
+					t.Errorf("token key %v, want %v", got.TokenKey, tc.wantKey)
+				}
 			}
 		})
 	}
