@@ -54,7 +54,7 @@ func natsBackends(ctx context.Context, url string, n int, log *slog.Logger) (bac
 		if err != nil {
 			return nil, stop, err
 		}
-		stops = append(stops, func() { nc.Drain() })
+		stops = append(stops, func() { drain(nc) })
 		backend, err := natsfanout.New(ctx, nc, &natsfanout.Options{Logger: log})
 		if err != nil {
 			return nil, stop, err
@@ -62,4 +62,16 @@ func natsBackends(ctx context.Context, url string, n int, log *slog.Logger) (bac
 		backends = append(backends, backend)
 	}
 	return backends, stop, nil
+}
+
+// drain drains nc and waits until it is closed, at most 5 s: Drain only
+// starts the drain, and a server stopped under it makes the client report
+// errors.
+func drain(nc *nats.Conn) {
+	if nc.Drain() == nil {
+		for deadline := time.Now().Add(5 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	nc.Close()
 }
