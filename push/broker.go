@@ -807,6 +807,8 @@ func (b *Broker) each(f func(*subscriber)) {
 
 // Stats is a snapshot of a Broker's counts, for metrics and tests.
 type Stats struct {
+	// Subscribers is the open streams, Invitations the live invitations,
+	// and Tombstones the ended interactionIDs remembered (§6.5).
 	Subscribers, Invitations, Tombstones int
 	// InvitationBytes is what the live invitations and the kept notify
 	// messages count toward MaxInvitationBytes.
