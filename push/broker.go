@@ -245,9 +245,12 @@ type Options struct {
 	NotifyTTL time.Duration
 	// MaxNotificationsPerVisit bounds the notify messages kept for one
 	// visit: past it, Notify answers [gateway.ErrUnavailable] (503,
-	// Retry-After: 1) until some run out. The kept messages also count
-	// toward MaxInvitationBytes. Zero means
-	// [DefaultMaxNotificationsPerVisit], 32.
+	// Retry-After: 1) until some run out. It counts the messages kept in
+	// the broker's view and those of its own notifies still on their way
+	// through the backend; other brokers' notifies count once they
+	// arrive, so a visit notified on several instances at once may hold
+	// more. The kept messages also count toward MaxInvitationBytes. Zero
+	// means [DefaultMaxNotificationsPerVisit], 32.
 	MaxNotificationsPerVisit int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.

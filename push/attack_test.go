@@ -1,0 +1,117 @@
+package push_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/push"
+	"github.com/google/go-cmp/cmp"
+)
+
+// The tests of this file reproduce what an attack on the lifecycle
+// features found (notify, gating, records, outcomes, the form hold): each
+// failed on the code before its fix.
+
+// heldBackend is a MemoryBackend whose events reach the brokers only when
+// the test releases them, as a network backend's arrive some time after
+// Publish returns.
+type heldBackend struct {
+	push.Backend // a MemoryBackend, seen only through the interface
+	mu           sync.Mutex
+	held         []*push.Event
+	listen       chan func(*push.Event)
+}
+
+func newHeldBackend() *heldBackend {
+	return &heldBackend{Backend: push.NewMemoryBackend(nil), listen: make(chan func(*push.Event), 1)}
+}
+
+// Publish keeps ev, encoded and decoded again as a network backend would.
+func (h *heldBackend) Publish(_ context.Context, ev *push.Event) error {
+	data, err := ev.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	ev, err = push.DecodeEvent(data, ev.TraceParent())
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.held = append(h.held, ev)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *heldBackend) Listen(ctx context.Context, deliver func(*push.Event)) error {
+	h.listen <- deliver
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// release delivers the events published so far.
+func (h *heldBackend) release(deliver func(*push.Event)) {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for _, ev := range held {
+		deliver(ev)
+	}
+}
+
+func messages(n int) []gateway.Message {
+	msgs := make([]gateway.Message, n)
+	for i := range msgs {
+		msgs[i] = gateway.Message{Channel: "shop.cart", Data: json.RawMessage(`{"n":1}`)}
+	}
+	return msgs
+}
+
+// TestNotifiesInFlightCountTowardTheVisitsCap: MaxNotificationsPerVisit
+// was checked against the messages the broker had applied only, so while
+// its own notifies were on their way through a network backend every
+// notify passed: on NATS, 64 concurrent notifies of 16 messages to one
+// visit were all accepted and 1,024 messages kept, against a cap of 32.
+func TestNotifiesInFlightCountTowardTheVisitsCap(t *testing.T) {
+	t.Parallel()
+	hb := newHeldBackend()
+	b := push.NewBroker(&push.Options{Backend: hb, Heartbeat: time.Hour, MaxNotificationsPerVisit: 32})
+	defer b.Shutdown(context.Background())
+	deliver := <-hb.listen
+	ctx := context.Background()
+	var got []string
+	for range 3 {
+		err := b.Notify(ctx, &gateway.Notification{VisitID: "v-1", Messages: messages(16)})
+		got = append(got, code(err))
+	}
+	if diff := cmp.Diff([]string{"OK", "OK", "UNAVAILABLE"}, got); diff != "" {
+		t.Errorf("three notifies of 16 messages on their way, cap 32 (-want +got):\n%s", diff)
+	}
+	hb.release(deliver)
+	if got := b.Stats().Notifications; got > 32 {
+		t.Errorf("%d messages kept for one visit, over MaxNotificationsPerVisit 32", got)
+	}
+	// Once applied, they count as kept messages, not twice.
+	for i := range 2 {
+		if err := b.Notify(ctx, &gateway.Notification{VisitID: "v-2", Messages: messages(16)}); err != nil {
+			t.Errorf("notify %d of 16 messages to another visit: %v", i, err)
+		}
+	}
+}
+
+// code is the FAULT code of err, or "OK".
+func code(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	var f *gateway.Fault
+	if errors.As(err, &f) {
+		return string(f.Code)
+	}
+	return err.Error()
+}
