@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,4 +116,37 @@ func code(err error) string {
 		return string(f.Code)
 	}
 	return err.Error()
+}
+
+// TestDroppedOutcomesAreCounted: past the 4,096 outcomes that may wait,
+// the newest are dropped. They were logged once every 10 s with the count
+// at that moment, so a burst of 6,000 outcomes for a blocked OnOutcome
+// logged "dropped=1" and nothing of the 1,902 dropped after; now
+// Stats.OutcomesDropped counts every one.
+func TestDroppedOutcomesAreCounted(t *testing.T) {
+	t.Parallel()
+	block := make(chan struct{})
+	var reported atomic.Int64
+	b := push.NewBroker(&push.Options{
+		Heartbeat: time.Hour,
+		Gate:      &push.Gate{QuietHours: []push.QuietHours{{Start: 0, End: 24 * time.Hour}}}, // every engage suppressed
+		OnOutcome: func(push.Outcome) { <-block; reported.Add(1) },
+	})
+	const n = 6000
+	for i := range n {
+		p := &gateway.Profile{VisitID: "v-" + strconv.Itoa(i), InteractionID: "i-1", Channels: []string{"chat"}}
+		if err := b.Engage(context.Background(), p); !errors.Is(err, gateway.ErrEngagementSuppressed) {
+			t.Fatalf("engage %d: %v, want ENGAGEMENT_SUPPRESSED", i, err)
+		}
+	}
+	if got := b.Stats().OutcomesDropped; got < n-4097 {
+		t.Errorf("Stats().OutcomesDropped = %d with %d outcomes and a queue of 4,096 blocked, want at least %d", got, n, n-4097)
+	}
+	close(block)
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := reported.Load() + int64(b.Stats().OutcomesDropped); got != n {
+		t.Errorf("reported %d and dropped %d: %d outcomes, want %d", reported.Load(), b.Stats().OutcomesDropped, got, n)
+	}
 }

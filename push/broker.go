@@ -308,7 +308,8 @@ type Options struct {
 	// from one goroutine of the broker, one outcome at a time, shortly
 	// after the end: return soon, as the next outcomes wait (the webhook
 	// module's Sender.Outcome queues and returns at once). At most 4,096
-	// outcomes wait; past that the newest are dropped and logged.
+	// outcomes wait; past that the newest are dropped, logged (at most
+	// once every 10 s) and counted in [Stats].OutcomesDropped.
 	//
 	// When the Backend cannot be reached the broker reports the outcome
 	// all the same, so each broker that saw it may: an outcome is then
@@ -798,11 +799,19 @@ type Stats struct {
 	InvitationBytes int64
 	// Notifications is the notify messages kept for pages that open later.
 	Notifications int
+	// OutcomesDropped is the outcomes not reported because 4,096 were
+	// waiting for OnOutcome already (see [Options.OnOutcome]), since the
+	// broker started.
+	OutcomesDropped int
 }
 
 // Stats returns the current counts.
 func (b *Broker) Stats() Stats {
-	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load(), Notifications: int(b.notesHeld.Load())}
+	st := Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load(), Notifications: int(b.notesHeld.Load())}
+	if b.reporter != nil {
+		st.OutcomesDropped = int(b.reporter.dropped.Load())
+	}
+	return st
 }
 
 // Shutdown stops listening to the backend, closes every stream, stops the
