@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -148,5 +149,54 @@ func TestDroppedOutcomesAreCounted(t *testing.T) {
 	}
 	if got := reported.Load() + int64(b.Stats().OutcomesDropped); got != n {
 		t.Errorf("reported %d and dropped %d: %d outcomes, want %d", reported.Load(), b.Stats().OutcomesDropped, got, n)
+	}
+}
+
+// TestSubmittedNeedsTheVisitsToken: the "submitted" report frees a visit
+// in strict mode, so it is let in as an answer is: with RequireToken, a
+// report without a token, or with another visit's, is refused and the
+// form stays open; a flood of reports naming IDs the broker never had is
+// 404 and leaves nothing behind. It held on the code it was written for.
+func TestSubmittedNeedsTheVisitsToken(t *testing.T) {
+	t.Parallel()
+	e := tokenEnv(t, nil)
+	if err := e.engage(t, gateway.Profile{InteractionID: "i-1", VisitID: "v-1", Channels: []string{"chat"}, ExpiresIn: 600}); err != nil {
+		t.Fatal(err)
+	}
+	own := bearer(e.token(t, "v-1", "", time.Hour))
+	other := bearer(e.token(t, "v-2", "", time.Hour))
+	post := func(hdr http.Header, id, result string) int {
+		body := `{"interactionID":"` + id + `","result":"` + result + `"`
+		if result == "accepted" {
+			body += `,"channel":"chat"`
+		}
+		resp, _ := e.request(t, http.MethodPost, "/notification/v-1/disposition", merge(jsonType, hdr), body+"}")
+		return resp.StatusCode
+	}
+	if got := post(own, "i-1", "accepted"); got != http.StatusOK {
+		t.Fatalf("accept: %d", got)
+	}
+	var got []int
+	got = append(got, post(nil, "i-1", "submitted"), post(other, "i-1", "submitted"))
+	engaged := e.engage(t, gateway.Profile{InteractionID: "i-2", VisitID: "v-1", Channels: []string{"chat"}})
+	got = append(got, post(own, "i-9", "submitted"))
+	before := e.b.Stats()
+	for i := range 1000 {
+		if code := post(own, "x-"+strconv.Itoa(i), "submitted"); code != http.StatusNotFound {
+			t.Fatalf("report %d of an unknown ID: %d, want 404", i, code)
+		}
+	}
+	if diff := cmp.Diff(before, e.b.Stats()); diff != "" {
+		t.Errorf("1,000 reports of unknown IDs changed the counts (-before +after):\n%s", diff)
+	}
+	got = append(got, post(own, "i-1", "submitted"))
+	if diff := cmp.Diff([]int{401, 401, 404, 200}, got); diff != "" {
+		t.Errorf("no token, v-2's token, an unknown ID, v-1's token (-want +got):\n%s", diff)
+	}
+	if !errors.Is(engaged, gateway.ErrEngagementInProgress) {
+		t.Errorf("engage while the form is open after refused reports: %v, want ENGAGEMENT_IN_PROGRESS", engaged)
+	}
+	if err := e.engage(t, gateway.Profile{InteractionID: "i-2", VisitID: "v-1", Channels: []string{"chat"}}); err != nil {
+		t.Errorf("engage once the form is submitted: %v", err)
 	}
 }
