@@ -227,7 +227,8 @@ type Options struct {
 	// Engage answers [gateway.ErrUnavailable] (503, Retry-After: 1) until
 	// invitations end. Like MaxInvitations it is checked when an engage is
 	// admitted, and an event is always applied, so a broker may pass its
-	// budget by the engages in flight and by what other brokers admitted.
+	// budget by the engages and notifies in flight and by what other
+	// brokers admitted.
 	// Zero means [DefaultMaxInvitationBytes], 256 MiB: 9,555 of the largest
 	// invitations, which BenchmarkInvitationBudget measures at 260 MiB of
 	// heap and some 430 MiB of resident memory; usual invitations meet
