@@ -63,6 +63,17 @@
 //     want of room. A record's revision is its message's sequence in the
 //     bucket's stream, and Store is a publish that expects the subject's
 //     last sequence, with a per-message TTL (NATS 2.11 or later).
+//     Oldest means written longest ago, whatever its TTL: a record takes
+//     some 255 bytes with IDs of 40 characters (250,000 in the default
+//     bound, as TestRecordsForgetTheOldestWritten measures), and with
+//     OnOutcome each invitation writes one, and so does each suppressed
+//     engage (a strategy that engages on every page view while the visit
+//     cools down writes one per view), kept 35 minutes. Past some 120
+//     outcomes a second the bucket holds less than those 35 minutes,
+//     and a visit's gating state not written within what it holds is
+//     forgotten: its next engage passes its cool-down and its window.
+//     Size the bound as (outcomes a second × 2,100 s + visits gated
+//     within the longest rule) × 255 bytes.
 //
 // # Failures
 //

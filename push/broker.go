@@ -243,7 +243,8 @@ type Options struct {
 	// Engage answers [gateway.ErrUnavailable] (503, Retry-After: 1) until
 	// invitations end. Like MaxInvitations it is checked when an engage is
 	// admitted, and an event is always applied, so a broker may pass its
-	// budget by the engages in flight and by what other brokers admitted.
+	// budget by the engages and notifies in flight and by what other
+	// brokers admitted.
 	// Zero means [DefaultMaxInvitationBytes], 256 MiB: 9,555 of the largest
 	// invitations, which BenchmarkInvitationBudget measures at 260 MiB of
 	// heap and some 430 MiB of resident memory; usual invitations meet
@@ -261,9 +262,12 @@ type Options struct {
 	NotifyTTL time.Duration
 	// MaxNotificationsPerVisit bounds the notify messages kept for one
 	// visit: past it, Notify answers [gateway.ErrUnavailable] (503,
-	// Retry-After: 1) until some run out. The kept messages also count
-	// toward MaxInvitationBytes. Zero means
-	// [DefaultMaxNotificationsPerVisit], 32.
+	// Retry-After: 1) until some run out. It counts the messages kept in
+	// the broker's view and those of its own notifies still on their way
+	// through the backend; other brokers' notifies count once they
+	// arrive, so a visit notified on several instances at once may hold
+	// more. The kept messages also count toward MaxInvitationBytes. Zero
+	// means [DefaultMaxNotificationsPerVisit], 32.
 	MaxNotificationsPerVisit int
 	// TombstoneTTL is how long a cancelled, answered or expired
 	// interactionID is remembered, so that a late engage for it is dropped.
@@ -321,7 +325,8 @@ type Options struct {
 	// from one goroutine of the broker, one outcome at a time, shortly
 	// after the end: return soon, as the next outcomes wait (the webhook
 	// module's Sender.Outcome queues and returns at once). At most 4,096
-	// outcomes wait; past that the newest are dropped and logged.
+	// outcomes wait; past that the newest are dropped, logged (at most
+	// once every 10 s) and counted in [Stats].OutcomesDropped.
 	//
 	// When the Backend cannot be reached the broker reports the outcome
 	// all the same, so each broker that saw it may: an outcome is then
@@ -815,11 +820,19 @@ type Stats struct {
 	InvitationBytes int64
 	// Notifications is the notify messages kept for pages that open later.
 	Notifications int
+	// OutcomesDropped is the outcomes not reported because 4,096 were
+	// waiting for OnOutcome already (see [Options.OnOutcome]), since the
+	// broker started.
+	OutcomesDropped int
 }
 
 // Stats returns the current counts.
 func (b *Broker) Stats() Stats {
-	return Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load(), Notifications: int(b.notesHeld.Load())}
+	st := Stats{Subscribers: int(b.subs.Load()), Invitations: int(b.invs.Load()), Tombstones: int(b.tombs.Load()), InvitationBytes: b.invBytes.Load(), Notifications: int(b.notesHeld.Load())}
+	if b.reporter != nil {
+		st.OutcomesDropped = int(b.reporter.dropped.Load())
+	}
+	return st
 }
 
 // Shutdown stops listening to the backend, closes every stream, stops the

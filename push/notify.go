@@ -79,21 +79,30 @@ func (b *Broker) Notify(ctx context.Context, n *gateway.Notification) error {
 	if b.closed() {
 		return errClosed
 	}
-	switch {
-	case b.invBytes.Load() >= b.maxInvBytes:
+	if b.invBytes.Load() >= b.maxInvBytes {
 		return errFullBytes
-	case b.notesFull(n.VisitID, len(n.Messages)):
-		return errNotesFull
 	}
 	now := b.now()
-	msgs := n.Messages
-	for len(msgs) > 0 {
+	var evs []*Event
+	for msgs := n.Messages; len(msgs) > 0; {
 		k := eventMessages(n.VisitID, msgs)
-		ev := b.traced(ctx, notifyEvent(n.VisitID, msgs[:k], now))
+		evs = append(evs, b.traced(ctx, notifyEvent(n.VisitID, msgs[:k], now)))
+		msgs = msgs[k:]
+	}
+	ids, ok := b.takeOff(n.VisitID, evs, len(n.Messages), now)
+	if !ok {
+		return errNotesFull
+	}
+	for i, ev := range evs {
 		if err := b.backend.Publish(ctx, ev); err != nil {
+			sh := b.shard(n.VisitID)
+			sh.mu.Lock()
+			for _, id := range ids[i:] { // never published: they count no more
+				sh.landed(id)
+			}
+			sh.mu.Unlock()
 			return backendUnavailable("Publish", err)
 		}
-		msgs = msgs[k:]
 	}
 	return nil
 }
@@ -142,24 +151,65 @@ func (e *Event) decodeNotify(text string) error {
 	return nil
 }
 
-// notesFull reports whether k more messages would pass the visit's
-// MaxNotificationsPerVisit in the view.
-func (b *Broker) notesFull(visitID string, k int) bool {
+// flight is a notify event this broker published and has not applied
+// yet: its messages count toward the visit's MaxNotificationsPerVisit
+// from the start of the Notify, as they are kept once the event arrives.
+// Through a network backend that is some time after Publish returns, and
+// a cap that counted kept messages alone let every notify of a flood pass
+// meanwhile.
+type flight struct {
+	visitID string
+	k       int       // its messages
+	until   time.Time // when it stops counting: an event that never arrives
+}
+
+// takeOff checks that k more messages fit the visit's
+// MaxNotificationsPerVisit, counting those kept and those on their way,
+// and if so counts evs, the events that carry them, as on their way. It
+// returns their IDs.
+func (b *Broker) takeOff(visitID string, evs []*Event, k int, now time.Time) ([]string, bool) {
 	sh := b.shard(visitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v := sh.visits[visitID]
-	if v == nil {
-		return k > b.perVisitNotes
-	}
-	now := b.now()
-	live := 0
-	for _, n := range v.notes {
-		if now.Before(n.expiresAt) {
-			live++
+	live := sh.flying[visitID]
+	if v := sh.visits[visitID]; v != nil {
+		for _, n := range v.notes {
+			if now.Before(n.expiresAt) {
+				live++
+			}
 		}
 	}
-	return live+k > b.perVisitNotes
+	if live+k > b.perVisitNotes {
+		return nil, false
+	}
+	if sh.flights == nil {
+		sh.flights, sh.flying = make(map[string]flight), make(map[string]int)
+	}
+	visitID = strings.Clone(visitID) // the ID may pin a whole request
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID()
+		sh.flights[ids[i]] = flight{visitID: visitID, k: len(ev.notify.Messages), until: now.Add(b.notifyTTL)}
+	}
+	sh.flying[visitID] += k
+	b.wakeSweeper()
+	return ids, true
+}
+
+// landed stops counting the notify event id as on its way: it arrived, or
+// it was never published. The caller holds sh.mu.
+func (sh *shard) landed(id string) {
+	f, ok := sh.flights[id]
+	if !ok {
+		return
+	}
+	delete(sh.flights, id)
+	if sh.flying[f.visitID] -= f.k; sh.flying[f.visitID] <= 0 {
+		delete(sh.flying, f.visitID)
+	}
+	if len(sh.flights) == 0 {
+		sh.flights, sh.flying = nil, nil // a flood's maps are freed
+	}
 }
 
 // applyNotify keeps a notify event's messages and sends them to the
@@ -169,20 +219,24 @@ func (b *Broker) notesFull(visitID string, k int) bool {
 func (b *Broker) applyNotify(ev *Event) {
 	n := ev.notify
 	now := b.now()
+	evID := ev.ID()
+	sh := b.shard(n.VisitID)
 	expiresAt := minTime(ev.at, now).Add(b.notifyTTL)
 	if !now.Before(expiresAt) || len(n.Messages) == 0 {
+		sh.mu.Lock()
+		sh.landed(evID)
+		sh.mu.Unlock()
 		return // a late delivery: it ran out on its way
 	}
-	evID := ev.ID()
 	notes := make([]*note, len(n.Messages))
 	for i := range n.Messages {
 		m := &n.Messages[i]
 		id := "~" + evID + "." + strconv.Itoa(i)
 		notes[i] = &note{id: id, pageID: strings.Clone(m.Page), expiresAt: expiresAt, frame: notifyFrame(id, m)}
 	}
-	sh := b.shard(n.VisitID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sh.landed(evID)
 	v := sh.visits[n.VisitID]
 	if v == nil {
 		v = sh.visit(n.VisitID)
@@ -248,6 +302,11 @@ func (v *visit) noteSeq(id string) (uint64, bool) {
 // mark of each in its visit (the last MaxNotificationsPerVisit of them).
 // The caller holds sh.mu.
 func (b *Broker) expireNotes(sh *shard, now time.Time) {
+	for id, f := range sh.flights {
+		if !now.Before(f.until) {
+			sh.landed(id) // published, and never arrived here
+		}
+	}
 	for sh.notes.len() > 0 && !now.Before(sh.notes.peek().n.expiresAt) {
 		d := sh.notes.pop()
 		v, n := d.v, d.n

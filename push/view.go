@@ -22,10 +22,12 @@ type shard struct {
 	mu        sync.Mutex
 	visits    map[string]*visit // visits with live invitations or streams
 	visitPeak int
-	tombs     endedSet[uint64] // by endedKey; the value is the seq the invitation had here, 0 if it was never live here
-	seq       uint64           // the order of the shard's engages, for Last-Event-ID
-	due       dueHeap          // the live invitations, by expiry
-	notes     ring[noteDue]    // the kept notify messages, by expiry (notify.go)
+	tombs     endedSet[uint64]  // by endedKey; the value is the seq the invitation had here, 0 if it was never live here
+	seq       uint64            // the order of the shard's engages, for Last-Event-ID
+	due       dueHeap           // the live invitations, by expiry
+	notes     ring[noteDue]     // the kept notify messages, by expiry (notify.go)
+	flights   map[string]flight // notify events published here and not yet applied, by event ID (notify.go)
+	flying    map[string]int    // their messages, by visitID
 
 	forms endedSet[struct{}] // strict mode: accepted invitations whose form is open, by endedKey (form.go)
 
@@ -332,7 +334,7 @@ func (b *Broker) sweep() (pending bool) {
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
 		sh.forms.expire(now.UnixNano())
-		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0 || sh.notes.len() > 0
+		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0 || sh.notes.len() > 0 || len(sh.flights) > 0
 		sh.mu.Unlock()
 	}
 	if s, ok := b.backend.(sweeper); ok && s.sweep() {
