@@ -18,18 +18,20 @@
 // GWE's Notification API, POST …/server/data/notification/notify/{visitID}
 // with a JSON array of messages ([Notification], [Message]), is served the
 // same way when the notifier is also a [Messenger], as package push's
-// Broker is (contract §9); mount the handler at "/server/data/" to reach it.
+// Broker is (contract §9); [Handler.Mount] registers its paths with the
+// others.
 //
 // # Mounting
 //
 // [NewHandler] returns an [http.Handler] that routes by path suffix, so a host
-// mounts it under any prefix:
+// mounts it under any prefix; [Handler.Mount] registers it at GWE's paths,
+// both families, notify included:
 //
 //	h := gateway.NewHandler(notifier, nil) // nil *Options: the defaults
-//	mux.Handle("/server/data/gateway/", h)
+//	h.Mount(mux)                           // or mux.Handle("/server/data/gateway/", h)
 //
-// Routers that match paths themselves mount [Handler.Engage] and
-// [Handler.Cancel]. [Options] sets the limits on a request, authentication
+// Routers that match paths themselves mount [Handler.Engage],
+// [Handler.Cancel] and [Handler.Notify]. [Options] sets the limits on a request, authentication
 // ([BasicAuth]), the refusal of browsers, logging and metrics.
 //
 // # What a host must set

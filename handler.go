@@ -121,10 +121,11 @@ const CodeOK Code = "OK"
 // Handler serves the engage and noengage operations of contract §1. Create
 // one with [NewHandler]; it is safe for concurrent use.
 //
-// ServeHTTP routes by path suffix (/gateway/engage, /gateway/noengage), so
-// the Handler works under any prefix: mount it at "/server/data/gateway/",
-// at "/" or behind [http.StripPrefix]. Routers that route themselves mount
-// [Handler.Engage] and [Handler.Cancel] instead.
+// ServeHTTP routes by path suffix (/gateway/engage, /gateway/noengage,
+// /notification/notify/{visitID}), so the Handler works under any prefix:
+// [Handler.Mount] registers it at GWE's paths, or mount it at "/" or behind
+// [http.StripPrefix]. Routers that route themselves mount [Handler.Engage],
+// [Handler.Cancel] and [Handler.Notify] instead.
 type Handler struct {
 	n           Notifier
 	maxBody     int64

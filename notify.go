@@ -302,6 +302,21 @@ func isNotifyPath(path string) bool {
 	return i >= 0 && strings.IndexByte(path[i+len(notifyPrefix):], '/') < 0
 }
 
+// Mount registers h on mux at every path of contract §1 and §9 it serves,
+// under both path families: the engage and noengage endpoints
+// ([Paths85] and [Paths812], each with a trailing "/") and the notify
+// endpoints (/server/data/notification/notify/ and
+// /backend/data/notification/notify/). The patterns carry no method, so
+// that h answers a GET with its own 405 FAULT. A Notifier that is not a
+// [Messenger] has notify answered 404 NOT_FOUND by h. Mount panics, as
+// [http.ServeMux.Handle] does, when mux already has one of the patterns.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for _, family := range []PathFamily{Paths85, Paths812} {
+		mux.Handle(string(family)+"/", h)
+		mux.Handle(strings.TrimSuffix(string(family), "/gateway")+notifyPrefix, h)
+	}
+}
+
 // Notify returns the notify operation as a handler that serves it at any
 // path, for routers that match paths themselves: the visitID is the path
 // value "visitID" when the router set one ([http.Request.PathValue]), else

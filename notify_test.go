@@ -387,3 +387,44 @@ func (f messengerFunc) Notify(_ context.Context, n *gateway.Notification) error 
 	f(n)
 	return nil
 }
+
+// TestMountServesEveryPath mounts a Handler on a ServeMux with Mount and
+// reaches each operation under both path families; a path Mount does not
+// register stays the mux's own 404.
+func TestMountServesEveryPath(t *testing.T) {
+	m := &messenger{}
+	mux := http.NewServeMux()
+	gateway.NewHandler(m, nil).Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	profile := url.Values{"ixnProfile": {`{"interactionID":"i-1","visitID":"v-1","channels":["chat"]}`}}.Encode()
+	cancel := url.Values{"cancelData": {`{"interactionID":"i-1","visitID":"v-1"}`}}.Encode()
+	messages := url.Values{"messages": {`[{"channel":"c","data":{}}]`}}.Encode()
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/server/data/gateway/engage", profile, 200},
+		{"/backend/data/gateway/engage", profile, 200},
+		{"/server/data/gateway/noengage", cancel, 200},
+		{"/backend/data/gateway/noengage", cancel, 200},
+		{"/server/data/notification/notify/v-1", messages, 200},
+		{"/backend/data/notification/notify/v-1", messages, 200},
+		{"/server/data/gateway/other", profile, 404},
+		{"/other/gateway/engage", profile, 404},
+	} {
+		resp, err := http.Post(srv.URL+c.path, "application/x-www-form-urlencoded", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("POST %s: %d, want %d", c.path, resp.StatusCode, c.want)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.notified) != 2 {
+		t.Errorf("%d notifications, want 2", len(m.notified))
+	}
+}

@@ -39,8 +39,7 @@ func NewHandler(c engageauth.Credentials, log *slog.Logger) http.Handler {
 	}
 	h := gateway.NewHandler(n, &gateway.Options{Logger: log, Authenticate: c.Authenticate(), RefuseBrowsers: true})
 	mux := http.NewServeMux()
-	mux.Handle("/server/data/gateway/", h)
-	mux.Handle("/backend/data/gateway/", h)
+	h.Mount(mux) // engage and noengage under GWE 8.5's and 8.1.2's paths
 	return mux
 }
 

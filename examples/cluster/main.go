@@ -130,8 +130,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		gw := gateway.NewHandler(broker, &gateway.Options{Logger: log, Authenticate: auth, Observe: o.Observe, RefuseBrowsers: true})
 		s := shop.New(shop.Config{EngageURL: c.URLs[(i+1)%len(c.URLs)], User: cfg.Security.User, TokenKey: cfg.Security.TokenKey})
 		mux := http.NewServeMux()
-		mux.Handle("/server/data/gateway/", gw)
-		mux.Handle("/backend/data/gateway/", gw)
+		gw.Mount(mux) // engage, noengage and notify under GWE 8.5's and 8.1.2's paths
 		mux.Handle("/notification/", broker)
 		mux.Handle("GET /{$}", s.Page())
 		mux.Handle("GET "+shop.TokenPath, s.Token())

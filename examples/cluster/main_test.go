@@ -24,8 +24,8 @@ import (
 // an engage through instance 1 (with the engage credentials) reaches a
 // stream on instance 2 (opened with a visitor token that instance 1's key
 // signed: the instances share it), and the visitor's answer there is
-// logged by instance 2. Without credentials, or without a token, nothing
-// is let in.
+// logged by instance 2; a notify through instance 1 reaches the stream
+// too. Without credentials, or without a token, nothing is let in.
 func TestClusterDeliversAcrossInstances(t *testing.T) {
 	for _, backend := range []string{"nats", "redis"} {
 		t.Run(backend, func(t *testing.T) {
@@ -99,23 +99,50 @@ func deliversAcrossInstances(t *testing.T, backend string) {
 		t.Fatalf("engage on instance 1: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	got := make(chan string, 1)
+	lines := make(chan string, 64)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(stream.Body)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "id: ") {
-				got <- sc.Text()
-				return
-			}
+			lines <- sc.Text()
 		}
 	}()
-	select {
-	case line := <-got:
-		if line != "id: i-1" {
-			t.Errorf("event %q", line)
+	// next returns the first line of instance 2's stream that starts with
+	// prefix.
+	next := func(prefix string) string {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("instance 2's stream ended before a line %q", prefix)
+				}
+				if strings.HasPrefix(line, prefix) {
+					return line
+				}
+			case <-timeout:
+				t.Fatalf("no line %q on instance 2's stream within 10s", prefix)
+			}
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no engage event on instance 2")
+	}
+	if line := next("id: "); line != "id: i-1" {
+		t.Errorf("event %q", line)
+	}
+
+	// GWE's Notification API, on instance 1, reaches the page on instance 2.
+	req, _ = http.NewRequest("POST", c.URLs[0]+"/server/data/notification/notify/v-1",
+		strings.NewReader(`[{"channel":"shop.cart","data":{"items":2}}]`))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("ors", "secret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("notify on instance 1: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	next("event: notify")
+	if line, want := next("data: "), `data: {"channel":"shop.cart","data":{"items":2}}`; line != want {
+		t.Errorf("notify on instance 2: %q, want %q", line, want)
 	}
 
 	req, _ = http.NewRequest("POST", c.URLs[1]+"/notification/v-1/disposition",

@@ -63,10 +63,7 @@ func NewDemo(cfg Config) *Demo {
 	gw := gateway.NewHandler(b, &gateway.Options{Logger: log, Authenticate: auth, Observe: o.Observe, RefuseBrowsers: true})
 	s := shop.New(shop.Config{User: cfg.Security.User, TokenKey: cfg.Security.TokenKey, TokenTTL: cfg.TokenTTL})
 	mux := http.NewServeMux()
-	mux.Handle("/server/data/gateway/", gw)              // GWE 8.5 paths
-	mux.Handle("/backend/data/gateway/", gw)             // GWE 8.1.2 paths
-	mux.Handle("/server/data/notification/notify/", gw)  // GWE's Notification API, 8.5
-	mux.Handle("/backend/data/notification/notify/", gw) // and 8.1.2
+	gw.Mount(mux) // engage, noengage and notify under GWE 8.5's and 8.1.2's paths
 	mux.Handle("/notification/", b)
 	mux.Handle("GET /{$}", s.Page()) // the curl lines engage this server
 	mux.Handle("GET "+shop.TokenPath, s.Token())

@@ -39,10 +39,7 @@ func NewRelay(upstream string, opts *gateway.ClientOptions, c engageauth.Credent
 	}
 	h := gateway.NewHandler(client, &gateway.Options{Logger: log, Authenticate: c.Authenticate(), RefuseBrowsers: true})
 	mux := http.NewServeMux()
-	mux.Handle("/server/data/gateway/", h)              // GWE 8.5 paths
-	mux.Handle("/backend/data/gateway/", h)             // GWE 8.1.2 paths
-	mux.Handle("/server/data/notification/notify/", h)  // GWE's Notification API, 8.5
-	mux.Handle("/backend/data/notification/notify/", h) // and 8.1.2
+	h.Mount(mux) // engage, noengage and notify under GWE 8.5's and 8.1.2's paths
 	return mux, nil
 }
 
