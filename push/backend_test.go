@@ -11,6 +11,7 @@ import (
 
 	"github.com/engagekit/gateway"
 	"github.com/engagekit/gateway/push"
+	"github.com/google/go-cmp/cmp"
 )
 
 // scripted is a MemoryBackend whose calls fail when the test says so.
@@ -18,12 +19,14 @@ type scripted struct {
 	*push.MemoryBackend
 	mu         sync.Mutex
 	fail       map[string]int // call name → which of its next calls fails (1: the next)
+	calls      []string       // the calls made, in order
 	afterClaim func()         // runs after each claim
 }
 
 func (s *scripted) failing(call string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
 	if s.fail[call] == 0 {
 		return nil
 	}
@@ -82,6 +85,44 @@ func (s *scripted) Publish(ctx context.Context, ev *push.Event) error {
 	return s.MemoryBackend.Publish(ctx, ev)
 }
 
+// TestStrictEngageRoundTrips: over a backend other than the memory one,
+// a strict-mode engage makes three calls (Claim, Ended, Publish), and an
+// engage of an interactionID that another broker ended is still dropped
+// (200) when another interaction holds the visit, not refused as in
+// progress.
+func TestStrictEngageRoundTrips(t *testing.T) {
+	t.Parallel()
+	be := &scripted{MemoryBackend: push.NewMemoryBackend(nil)}
+	e := newEnv(t, &push.Options{Backend: be})
+	calls := func() []string {
+		be.mu.Lock()
+		defer be.mu.Unlock()
+		c := be.calls
+		be.calls = nil
+		return c
+	}
+	if err := e.engage(t, gateway.Profile{InteractionID: "i-1", VisitID: "v-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"Claim", "Ended", "Publish"}, calls()); diff != "" {
+		t.Errorf("an engage's calls (-want +got):\n%s", diff)
+	}
+	// Another broker cancelled i-2 before its engage: the backend has it
+	// ended, and its event has not reached this broker yet.
+	if err := be.MemoryBackend.End(context.Background(), "v-1", "i-2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.engage(t, gateway.Profile{InteractionID: "i-2", VisitID: "v-1"}); err != nil {
+		t.Errorf("an engage of an ended ID while i-1 holds the visit: %v, want nil (dropped)", err)
+	}
+	if diff := cmp.Diff([]string{"Claim", "Ended"}, calls()); diff != "" {
+		t.Errorf("its calls (-want +got):\n%s", diff)
+	}
+	if err := e.engage(t, gateway.Profile{InteractionID: "i-3", VisitID: "v-1"}); !errors.Is(err, gateway.ErrEngagementInProgress) {
+		t.Errorf("an engage of a new ID while i-1 holds the visit: %v, want ENGAGEMENT_IN_PROGRESS", err)
+	}
+}
+
 // TestBackendFailures: whichever call fails, the engage or cancel is
 // answered 503 with the backend's Retry-After, nothing was admitted, and
 // no claim is left behind to block the visit.
@@ -89,11 +130,10 @@ func TestBackendFailures(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, call string
-		nth        int // the engage's call that fails: Ended is called before and after the claim
+		nth        int // the engage's call that fails: strict mode calls Claim, Ended, Publish
 	}{
-		{"Ended before the claim", "Ended", 1},
 		{"Claim", "Claim", 1},
-		{"Ended after the claim", "Ended", 2},
+		{"Ended after the claim", "Ended", 1},
 		{"Publish", "Publish", 1},
 	} {
 		t.Run("an engage whose "+tc.name+" fails", func(t *testing.T) {

@@ -633,17 +633,28 @@ func (b *Broker) Engage(ctx context.Context, p *gateway.Profile) error {
 		// The claim's holder ended here: the general path below
 		// releases its claim.
 	}
-	if ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID); err != nil {
-		return backendUnavailable("Ended", err)
-	} else if ended {
-		return nil // cancelled first, on any broker: drop
+	if !b.strict {
+		if ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID); err != nil {
+			return backendUnavailable("Ended", err)
+		} else if ended {
+			return nil // cancelled first, on any broker: drop
+		}
 	}
 	if b.strict {
+		// Claim first, then ask whether the ID has ended: three round
+		// trips (Claim, Ended, Publish), not four. A cancel racing on
+		// another broker does End, then Release: had it ended the ID
+		// before the claim, or at any time before now, it is seen now.
 		if err := b.claim(ctx, p.VisitID, p.InteractionID, expiry, now); err != nil {
+			if errors.Is(err, errInFlight) {
+				// Another interaction holds the visit; an ended ID is
+				// still answered as ended, not as in progress.
+				if ended, eerr := b.backend.Ended(ctx, p.VisitID, p.InteractionID); eerr == nil && ended {
+					return nil
+				}
+			}
 			return err
 		}
-		// A cancel racing on another broker does End, then Release: had
-		// it ended the ID before the claim, it is seen now.
 		ended, err := b.backend.Ended(ctx, p.VisitID, p.InteractionID)
 		if err != nil || ended {
 			b.undoClaim(ctx, p.VisitID, p.InteractionID)

@@ -29,7 +29,7 @@ import (
 // until the engage's event is read on B, the figure of contract §6's
 // "accepted, then delivered", and p50-call-µs and p99-call-µs from the
 // call, which add A's own round trips to the store (in strict mode:
-// Ended, Claim, Ended, Publish).
+// Claim, Ended, Publish).
 func BenchCrossInstance(b *testing.B, engaging, watching push.Backend) {
 	a := push.NewBroker(&push.Options{Backend: engaging, Heartbeat: time.Hour})
 	w := push.NewBroker(&push.Options{Backend: watching, Heartbeat: time.Hour})
