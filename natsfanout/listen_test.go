@@ -167,7 +167,10 @@ func TestStoreWipedCallsRecover(t *testing.T) {
 		{"Ended", func(be *natsfanout.Backend) error { _, err := be.Ended(ctx, "v-1", "i-1"); return err }},
 		{"Publish", func(be *natsfanout.Backend) error { return be.Publish(ctx, engageEvent(t, "v-1", "i-1")) }},
 		{"Load", func(be *natsfanout.Backend) error { _, _, err := be.Load(ctx, "k"); return err }},
-		{"Store", func(be *natsfanout.Backend) error { _, err := be.Store(ctx, "k", []byte("x"), 0, time.Minute); return err }},
+		{"Store", func(be *natsfanout.Backend) error {
+			_, err := be.Store(ctx, "k", []byte("x"), 0, time.Minute)
+			return err
+		}},
 		{"Ping", func(be *natsfanout.Backend) error { return be.Ping(ctx) }},
 	}
 	for _, call := range calls {
