@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,5 +102,72 @@ func TestRejectionAnswered200Cools(t *testing.T) {
 				t.Errorf("an engage after the rejection answered 200: %v, want ErrEngagementSuppressed (cooldown)", err)
 			}
 		})
+	}
+}
+
+// stalled is a MemoryBackend whose Store, once stalled, hangs until its
+// context is done: a store cut off by a partition the connection has not
+// noticed yet.
+type stalled struct {
+	*push.MemoryBackend
+	stall atomic.Bool
+}
+
+func (s *stalled) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	if s.stall.Load() {
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
+	return s.MemoryBackend.Store(ctx, key, data, rev, ttl)
+}
+
+// TestOutcomesWhileTheBackendHangs: while elections time out, outcomes are
+// reported without one, at once, not one per election timeout. Before,
+// each waited its own timeout, 2 s: 20 expiries took 40 s to report, and
+// a partition of a few minutes filled the queue, dropping outcomes.
+func TestOutcomesWhileTheBackendHangs(t *testing.T) {
+	t.Parallel()
+	be := &stalled{MemoryBackend: push.NewMemoryBackend(nil)}
+	var mu sync.Mutex
+	var got []push.Outcome
+	b := push.NewBroker(&push.Options{Backend: be, Lenient: true, OnOutcome: func(o push.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, o)
+	}})
+	t.Cleanup(func() {
+		be.stall.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	const n = 20
+	for i := range n {
+		p := &gateway.Profile{InteractionID: "i-1", VisitID: "v-" + strconv.Itoa(i), Channels: []string{"chat"}, ExpiresIn: 1}
+		if err := b.Engage(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	be.stall.Store(true)
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := len(got)
+		mu.Unlock()
+		if k == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d outcomes of %d reported after %v", k, n, time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The expiries come after a second; the first election then waits its
+	// timeout (2 s); the others need not.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the %d outcomes took %v to report, want them within 5 s", n, took)
 	}
 }
