@@ -311,13 +311,16 @@ func TestStreamDeletedWhileListening(t *testing.T) {
 	la.next(t, len(before))
 	lb.next(t, len(before))
 	js, _ := jetstream.New(c.conns[0])
-	for _, name := range []string{"GWE_EVENTS", "KV_GWE_CLAIMS", "KV_GWE_ENDED"} {
+	for _, name := range []string{"GWE_EVENTS", "KV_GWE_CLAIMS", "KV_GWE_ENDED", "KV_GWE_RECORDS"} {
 		if err := js.DeleteStream(context.Background(), name); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if holder, err := b.Claim(context.Background(), "v-1", "i-1", time.Minute); err != nil || holder != "i-1" {
 		t.Fatalf("Claim after the deletion: %q, %v", holder, err)
+	}
+	if ok, err := a.Store(context.Background(), "k", []byte("x"), 0, time.Minute); err != nil || !ok {
+		t.Fatalf("a record's create after the deletion: %v, %v", ok, err)
 	}
 	after := []string{publish(t, b, engageEvent(t, "v-1", "i-1")), publish(t, a, cancelEvent(t, "v-1", "i-1"))}
 	for name, l := range map[string]*listening{"A": la, "B": lb} {
