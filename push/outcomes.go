@@ -114,11 +114,11 @@ func (b *Broker) reportOutcomes() {
 // as the webhook module's stable IDs let it, while a lost outcome is lost.
 func (b *Broker) reportOutcome(p pendingOutcome) {
 	r := b.reporter
-	if time.Now().Before(r.unelected) {
+	start := time.Now()
+	if start.Before(r.unelected) {
 		r.on(p.o)
 		return
 	}
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), outcomeCallTimeout)
 	won, err := b.backend.Store(ctx, recordKey(p.kind, p.o.VisitID, p.o.InteractionID, p.of), []byte(p.o.Result), 0, r.ttl)
 	cancel()
