@@ -112,7 +112,7 @@ func (b *Backend) Stats() Stats {
 	return Stats{Dropped: b.dropped.Load(), Recreated: b.recreated.Load(), Rewound: b.rewound.Load()}
 }
 
-// New creates the stream and the two buckets, or updates them to opts, or
+// New creates the stream and the three buckets, or updates them to opts, or
 // binds to them when they are as opts says, and returns the Backend. nc is
 // the host's connection, connected (see [ConnectOptions]); the host closes
 // or drains it once its brokers have shut down. New fails when nc is nil,

@@ -33,6 +33,9 @@
 //     per-key TTL: of two claims racing on two instances exactly one wins.
 //   - Ended interactions are keys of a second bucket (default GWE_ENDED),
 //     one per visit and interactionID, with a per-key TTL.
+//   - Records ([push.Backend].Load and Store: offer-gating state,
+//     outcome elections) are keys of a third bucket (default
+//     GWE_RECORDS), each with a per-key TTL.
 //
 // IDs are base64url-encoded in keys, so that any valid ID makes a valid key.
 //
@@ -81,10 +84,10 @@
 // 503 with Retry-After when NATS cannot be reached, at once while the
 // connection is down, and after at most [Options.Timeout] otherwise.
 //
-// When the NATS server loses its store (restarted with an empty disk), the
-// first call that finds the stream or a bucket missing creates all three
-// again and is then carried out; Ping does too, so a readiness probe
-// repairs the store. A listener that finds the stream recreated (its
+// When the NATS server loses its store (restarted with an empty disk), or
+// the stream or a bucket is deleted, the first call that finds one missing
+// creates the stream and all three buckets again and is then carried out;
+// Ping does too, so a readiness probe repairs the store. A listener that finds the stream recreated (its
 // creation time changed, or its cursor is past the stream's end) reads it
 // again from its first event instead of skipping what the new stream
 // holds: every event published after the store came back is delivered to

@@ -198,6 +198,9 @@ func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err 
 
 	ev := b.traced(r.Context(), answerEvent(d, now))
 	err = b.holdForm(r, ev)
+	if err == nil && d.Result == string(ResultRejected) {
+		err = b.noteRejection(r.Context(), d.VisitID, now)
+	}
 	if err == nil {
 		err = b.finish(r.Context(), d.VisitID, d.InteractionID, ev)
 	}
@@ -206,9 +209,6 @@ func (b *Broker) answer(r *http.Request, d Disposition) (first, known bool, err 
 		inv.answering = false
 		sh.mu.Unlock()
 		return false, true, err
-	}
-	if d.Result == string(ResultRejected) {
-		b.noteRejection(r.Context(), d.VisitID, now)
 	}
 	return true, true, nil
 }

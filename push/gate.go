@@ -52,7 +52,9 @@ type Gate struct {
 
 	// Cooldown is how long after a visitor rejected an invitation no new
 	// invitation is made to the visit: reason "cooldown". The rejection
-	// is recorded by the broker that receives it. Zero means none.
+	// is recorded by the broker that receives it, before it is answered:
+	// a rejection answered 200 has its cool-down, and one answered 503
+	// (the backend failed meanwhile) may have it too. Zero means none.
 	Cooldown time.Duration
 
 	// MinGap is the shortest time between two invitations to one visit:
@@ -350,16 +352,15 @@ func (b *Broker) updateVisit(ctx context.Context, visitID string, change func(*v
 }
 
 // noteRejection records a visitor's rejection for the Gate's Cooldown.
-// The answer is accepted already, so a failure is logged, not returned.
-func (b *Broker) noteRejection(ctx context.Context, visitID string, now time.Time) {
+// It runs before the answer is published, so that a rejection answered
+// 200 has its cool-down: when the backend fails it returns the 503 that
+// refuses the answer, and the page may post it again.
+func (b *Broker) noteRejection(ctx context.Context, visitID string, now time.Time) error {
 	if b.gate == nil || b.gate.Cooldown <= 0 {
-		return
+		return nil
 	}
-	err := b.updateVisit(ctx, visitID, func(v *visitGate) (string, bool) {
+	return b.updateVisit(ctx, visitID, func(v *visitGate) (string, bool) {
 		v.rejected = now.UnixMilli()
 		return "", true
 	})
-	if err != nil {
-		b.log(slog.LevelWarn, "push: the rejection could not be recorded for the cool-down", slog.String("visitID", visitID), slog.Any("err", err))
-	}
 }

@@ -25,6 +25,16 @@ const outcomeCallTimeout = 2 * time.Second
 // outcomeLogEvery is how often, at most, dropped outcomes are logged.
 const outcomeLogEvery = 10 * time.Second
 
+// unelectedFor is how long after a slow failed election (one that took
+// slowElection or more) the next outcomes are reported without one: a
+// backend cut off may make each election wait its whole timeout, and one
+// at a time the queue would fill meanwhile. An election that fails at
+// once (the connection known down) costs nothing, so the next is held.
+const (
+	unelectedFor = time.Second
+	slowElection = 100 * time.Millisecond
+)
+
 // reporter elects and reports outcomes.
 type reporter struct {
 	on      func(Outcome)
@@ -32,6 +42,8 @@ type reporter struct {
 	ttl     time.Duration // how long an election's record is kept
 	dropped atomic.Uint64
 	lastLog atomic.Int64 // Unix nanoseconds of the last "dropped" line
+
+	unelected time.Time // until when outcomes are reported without an election; the reporter's goroutine's alone
 }
 
 type pendingOutcome struct {
@@ -96,16 +108,25 @@ func (b *Broker) reportOutcomes() {
 }
 
 // reportOutcome reports p if this broker wins its election. When the
-// backend cannot be reached it reports it all the same: a receiver
-// deduplicates on the outcome's (VisitID, InteractionID, Result), as the
-// webhook module's stable IDs let it, while a lost outcome is lost.
+// backend cannot be reached it reports it all the same, and when that took
+// long, those of the next unelectedFor without holding their elections: a
+// receiver deduplicates on the outcome's (VisitID, InteractionID, Result),
+// as the webhook module's stable IDs let it, while a lost outcome is lost.
 func (b *Broker) reportOutcome(p pendingOutcome) {
 	r := b.reporter
+	start := time.Now()
+	if start.Before(r.unelected) {
+		r.on(p.o)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), outcomeCallTimeout)
 	won, err := b.backend.Store(ctx, recordKey(p.kind, p.o.VisitID, p.o.InteractionID, p.of), []byte(p.o.Result), 0, r.ttl)
 	cancel()
 	if err != nil {
 		b.log(slog.LevelWarn, "push: the backend could not elect the broker that reports an outcome; reporting it here", slog.String("visitID", p.o.VisitID), slog.String("interactionID", p.o.InteractionID), slog.Any("err", err))
+		if now := time.Now(); now.Sub(start) >= slowElection {
+			r.unelected = now.Add(unelectedFor)
+		}
 		won = true
 	}
 	if won {

@@ -39,7 +39,15 @@
 //   - offer gating (push.Gate) holds across instances, and of engages
 //     racing on two instances it admits as many as it allows;
 //   - each outcome (push.Options.OnOutcome) is reported once across three
-//     instances: accepted, cancelled, expired and suppressed.
+//     instances: accepted, cancelled, expired and suppressed;
+//   - during an outage, an engage a Gate counts, a notify and a
+//     "submitted" report are answered 503 with Retry-After, and an
+//     outcome is still reported; after it, forms, cool-downs, notifies and
+//     elections work again with what the store held, and every notify
+//     answered 200 meanwhile is delivered on every instance;
+//   - after a wipe, gating starts afresh and holds again, outcomes are
+//     reported once, and notify messages the instances had applied are
+//     kept for their NotifyTTL.
 //
 // The checks run in parallel, each with a cluster of its own; with the
 // memory backend the whole suite takes a few seconds.
