@@ -54,6 +54,16 @@ func writeFixture(t *testing.T, change map[string]string) string {
 	return writeTree(t, files)
 }
 
+// loadFixture loads the workspace of the fixture with change.
+func loadFixture(t *testing.T, change map[string]string) *workspace {
+	t.Helper()
+	ws, err := loadWorkspace(writeFixture(t, change))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
 // writeTree writes files under a new temporary directory and returns it.
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
@@ -135,10 +145,7 @@ func TestLint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ws, err := loadWorkspace(writeFixture(t, tt.change))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ws := loadFixture(t, tt.change)
 			if diff := cmp.Diff(tt.want, ws.lint("v0.2.0")); diff != "" {
 				t.Errorf("lint (-want +got):\n%s", diff)
 			}
@@ -172,10 +179,7 @@ func TestReleaseVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ws, err := loadWorkspace(writeFixture(t, tt.change))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ws := loadFixture(t, tt.change)
 			got, err := ws.releaseVersion()
 			gotErr := ""
 			if err != nil {
@@ -190,10 +194,7 @@ func TestReleaseVersion(t *testing.T) {
 
 func TestPublicPackages(t *testing.T) {
 	t.Parallel()
-	ws, err := loadWorkspace(writeFixture(t, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := loadFixture(t, nil)
 	var got [][]string
 	var names []string
 	for _, m := range ws.published() {

@@ -44,30 +44,32 @@ func Backends(ctx context.Context, kind, url string, n int, log *slog.Logger) (b
 		stops = nil
 	}
 	atStop := func(f func()) { stops = append(stops, f) }
+	var start func(*slog.Logger) (string, func(), error)
+	var connect func(ctx context.Context, url string, n int, log *slog.Logger, atStop func(func())) ([]push.Backend, error)
 	switch kind {
 	case "", "nats":
-		backends, err = natsBackends(ctx, url, n, log, atStop)
+		start, connect = StartNATS, natsBackends
 	case "redis":
-		backends, err = redisBackends(ctx, url, n, log, atStop)
+		start, connect = StartRedis, redisBackends
 	default:
-		err = fmt.Errorf("unknown backend %q: nats or redis", kind)
+		return nil, stop, fmt.Errorf("unknown backend %q: nats or redis", kind)
 	}
-	if err != nil {
+	if url == "" {
+		var stopServer func()
+		if url, stopServer, err = start(log); err != nil {
+			return nil, stop, err
+		}
+		atStop(stopServer)
+	}
+	if backends, err = connect(ctx, url, n, log, atStop); err != nil {
 		stop()
 		return nil, stop, err
 	}
 	return backends, stop, nil
 }
 
+// natsBackends connects n backends to the NATS server at url.
 func natsBackends(ctx context.Context, url string, n int, log *slog.Logger, atStop func(func())) ([]push.Backend, error) {
-	if url == "" {
-		u, stopServer, err := StartNATS(log)
-		if err != nil {
-			return nil, err
-		}
-		atStop(stopServer)
-		url = u
-	}
 	var backends []push.Backend
 	for i := range n {
 		log := log.With("instance", i+1)
@@ -85,15 +87,8 @@ func natsBackends(ctx context.Context, url string, n int, log *slog.Logger, atSt
 	return backends, nil
 }
 
+// redisBackends connects n backends to the Redis at url.
 func redisBackends(ctx context.Context, url string, n int, log *slog.Logger, atStop func(func())) ([]push.Backend, error) {
-	if url == "" {
-		u, stopServer, err := StartRedis(log)
-		if err != nil {
-			return nil, err
-		}
-		atStop(stopServer)
-		url = u
-	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
