@@ -16,13 +16,12 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/engagekit/gateway/examples/internal/fanout/fanouttest"
 )
 
 // The repository root, from this package's directory.
@@ -144,18 +143,13 @@ func TestRunLines(t *testing.T) {
 					args = append(args, f, "127.0.0.1:0")
 				}
 				if slices.Contains(args, "-nats") {
-					args = append(args, "-nats", startNATS(t))
+					args = append(args, "-nats", fanouttest.NATS(t))
 				}
 				if slices.Contains(args, "redis") { // -backend redis, with or without -redis
-					if _, err := exec.LookPath("redis-server"); err != nil {
-						if os.Getenv("CI") == "true" {
-							t.Fatalf("redis-server is needed in CI: %v", err)
-						}
-						t.Skipf("redis-server not found (apt-get install redis-server): %v", err)
-					}
+					fanouttest.NeedRedisServer(t)
 				}
 				if slices.Contains(args, "-redis") {
-					args = append(args, "-redis", startRedis(t))
+					args = append(args, "-redis", fanouttest.Redis(t))
 				}
 				p := start(t, prog, args...)
 				urls := p.urls(t, len(ex.addrFlags))
@@ -255,50 +249,6 @@ func do(t *testing.T, method, u string, form url.Values, user, password string) 
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
-}
-
-// startNATS starts a NATS server with JetStream on a free loopback port and
-// returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
-	return s.ClientURL()
-}
-
-// startRedis starts a redis-server of the test's own on a free loopback
-// port, with no persistence, and returns its URL.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "redis://" + addr + "/0"
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-	}
 }
 
 // proc is a running example whose stdout and stderr are collected.

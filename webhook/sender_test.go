@@ -332,6 +332,25 @@ func (d *dedup) accepted() map[string]int {
 	return d.processed
 }
 
+// wantProcessedOnce checks that the receiver got n requests, each signed,
+// all under o's MessageID, and that d processed that ID once.
+func wantProcessedOnce(t *testing.T, hits []hit, n int, d *dedup, o push.Outcome) {
+	t.Helper()
+	if len(hits) != n {
+		t.Fatalf("the receiver got %d requests, want %d", len(hits), n)
+	}
+	for _, h := range hits {
+		verify(t, h)
+	}
+	id := webhook.MessageID(o)
+	if diff := cmp.Diff([]string{id}, ids(hits)); diff != "" {
+		t.Errorf("webhook-ids (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{id: 1}, d.accepted()); diff != "" {
+		t.Errorf("processed (-want +got):\n%s", diff)
+	}
+}
+
 func TestRetriesKeepOneID(t *testing.T) {
 	t.Parallel()
 	t.Run("a receiver that fails with 500, then 429 with Retry-After, then succeeds gets one ID and accepts once", func(t *testing.T) {
@@ -355,19 +374,7 @@ func TestRetriesKeepOneID(t *testing.T) {
 		closeSender(t, s)
 
 		hits := rc.Hits()
-		if len(hits) != 3 {
-			t.Fatalf("the receiver got %d requests, want 3", len(hits))
-		}
-		for _, h := range hits {
-			verify(t, h)
-		}
-		id := webhook.MessageID(o)
-		if diff := cmp.Diff([]string{id}, ids(hits)); diff != "" {
-			t.Errorf("webhook-ids (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(map[string]int{id: 1}, d.accepted()); diff != "" {
-			t.Errorf("processed (-want +got):\n%s", diff)
-		}
+		wantProcessedOnce(t, hits, 3, d, o)
 		if gap := hits[1].at.Sub(hits[0].at); gap >= time.Second {
 			t.Errorf("the retry after the 500 came %v later, want the backoff of a few ms", gap)
 		}
@@ -402,20 +409,7 @@ func TestRetriesKeepOneID(t *testing.T) {
 		send(t, s, o)
 		closeSender(t, s)
 
-		hits := rc.Hits()
-		if len(hits) != 2 {
-			t.Fatalf("the receiver got %d requests, want 2", len(hits))
-		}
-		for _, h := range hits {
-			verify(t, h)
-		}
-		id := webhook.MessageID(o)
-		if diff := cmp.Diff([]string{id}, ids(hits)); diff != "" {
-			t.Errorf("webhook-ids (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(map[string]int{id: 1}, d.accepted()); diff != "" {
-			t.Errorf("processed (-want +got):\n%s", diff)
-		}
+		wantProcessedOnce(t, rc.Hits(), 2, d, o)
 		if diff := cmp.Diff(webhook.Stats{Delivered: 1, Retried: 1}, s.Stats()); diff != "" {
 			t.Errorf("Stats (-want +got):\n%s", diff)
 		}

@@ -58,6 +58,33 @@ func engagectl(t *testing.T, env []string, args ...string) (code int, stdout, st
 	return code, out.String(), errOut.String()
 }
 
+// cliRun is one engagectl run of a table and what it must end with.
+type cliRun struct {
+	name   string
+	args   []string
+	env    []string
+	code   int
+	stdout string // substring
+	stderr string // substring
+}
+
+// runAll runs each as a subtest: its exit code and output, and that a
+// usage error writes nothing to stdout.
+func runAll(t *testing.T, runs []cliRun) {
+	t.Helper()
+	for _, tc := range runs {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := engagectl(t, tc.env, tc.args...)
+			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			if code == exitUsage && stdout != "" {
+				t.Errorf("a usage error wrote to stdout: %s", stdout)
+			}
+		})
+	}
+}
+
 // TestCLI runs engagectl against a real handler: exit codes, output, and
 // what reached the notifier.
 func TestCLI(t *testing.T) {
@@ -91,14 +118,7 @@ func TestCLI(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close()
 
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		env    []string
-		code   int
-		stdout string // substring
-		stderr string // substring
-	}{
+	runAll(t, []cliRun{
 		{"engage", []string{"engage", "-url", srv.URL, "-user", "ors", "-password", "pw", "-visit", "v-1", "-interaction", "i-1",
 			"-channels", "chat,callback", "-title", "Need a hand?", "-message", "We can help.", "-expires", "60"}, nil, 0, "OK i-1", ""},
 		{"engage on 8.1.2 paths with env credentials and JSON output", []string{"engage", "-url", srv.URL, "-paths", "8.1.2", "-visit", "v-2", "-interaction", "i-2", "-json"},
@@ -115,17 +135,7 @@ func TestCLI(t *testing.T) {
 		{"bad path family", []string{"engage", "-paths", "9", "-visit", "v"}, nil, 2, "", "-paths"},
 		{"cancel without interaction", []string{"cancel", "-visit", "v"}, nil, 2, "", "-interaction"},
 		{"bad URL", []string{"engage", "-url", "ftp://x", "-visit", "v"}, nil, 2, "", "-url"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := engagectl(t, tc.env, tc.args...)
-			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
-			}
-			if code == exitUsage && stdout != "" {
-				t.Errorf("a usage error wrote to stdout: %s", stdout)
-			}
-		})
-	}
+	})
 	want := []gateway.Profile{
 		{InteractionID: "i-1", VisitID: "v-1", Channels: []string{"chat", "callback"}, ExpiresIn: 60,
 			Invitation: &gateway.Invitation{Title: "Need a hand?", Message: "We can help."}},

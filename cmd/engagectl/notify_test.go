@@ -37,14 +37,7 @@ func TestNotifyCLI(t *testing.T) {
 	defer plain.Close()
 	auth := []string{"ENGAGECTL_USER=ors", "ENGAGECTL_PASSWORD=pw"}
 
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		env    []string
-		code   int
-		stdout string // substring
-		stderr string // substring
-	}{
+	runAll(t, []cliRun{
 		{"notify one page", []string{"notify", "-url", srv.URL, "-visit", "v-1", "-channel", "gpe.appendContent", "-data", `{"url":"/offer.html","container":"#offers"}`, "-page", "p-1"}, auth, 0, "OK\n", ""},
 		{"notify every page on 8.1.2 paths, JSON output", []string{"notify", "-url", srv.URL, "-paths", "8.1.2", "-visit", "v-2", "-channel", "shop.cart", "-data", `{"items":2}`, "-json"}, auth, 0, `{"status":"OK"}`, ""},
 		{"no -channel", []string{"notify", "-url", srv.URL, "-visit", "v-1", "-data", `{}`}, auth, 2, "", "-channel and -data"},
@@ -55,14 +48,7 @@ func TestNotifyCLI(t *testing.T) {
 		{"a flag of engage", []string{"notify", "-visit", "v-1", "-channel", "c", "-data", `{}`, "-title", "T"}, auth, 2, "", "-title"},
 		{"wrong credentials", []string{"notify", "-url", srv.URL, "-visit", "v-1", "-channel", "c", "-data", `{}`}, nil, 1, "", "FAULT 401 UNAUTHORIZED"},
 		{"a gateway that does not serve notify", []string{"notify", "-url", plain.URL, "-visit", "v-1", "-channel", "c", "-data", `{}`}, nil, 1, "", "FAULT 404 NOT_FOUND: this gateway does not serve notify"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := engagectl(t, tc.env, tc.args...)
-			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
-			}
-		})
-	}
+	})
 	want := []gateway.Notification{
 		{VisitID: "v-1", Messages: []gateway.Message{{Page: "p-1", Channel: "gpe.appendContent", Data: json.RawMessage(`{"url":"/offer.html","container":"#offers"}`)}}},
 		{VisitID: "v-2", Messages: []gateway.Message{{Channel: "shop.cart", Data: json.RawMessage(`{"items":2}`)}}},

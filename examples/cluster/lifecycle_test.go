@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/engagekit/gateway/examples/internal/engageauth"
+	"github.com/engagekit/gateway/examples/internal/fanout/fanouttest"
 	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
@@ -30,7 +31,7 @@ func TestClusterSendsEachOutcomeOnce(t *testing.T) {
 	for _, backend := range []string{"nats", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "redis" {
-				needRedisServer(t)
+				fanouttest.NeedRedisServer(t)
 			}
 			sendsEachOutcomeOnce(t, backend)
 		})

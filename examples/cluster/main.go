@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/fanout"
 	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/ops"
 	"github.com/engagekit/gateway/examples/internal/serve"
@@ -92,16 +93,11 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		lns = append(lns, ln)
 		c.URLs = append(c.URLs, shop.BaseURL(ln.Addr()))
 	}
-	var backends []push.Backend
-	var stopBackends func()
-	switch cfg.Backend {
-	case "", "nats":
-		backends, stopBackends, err = natsBackends(ctx, cfg.NATSURL, len(lns), cfg.Log)
-	case "redis":
-		backends, stopBackends, err = redisBackends(ctx, cfg.RedisURL, len(lns), cfg.Log)
-	default:
-		err = fmt.Errorf("unknown backend %q: nats or redis", cfg.Backend)
+	url := cfg.NATSURL
+	if cfg.Backend == "redis" {
+		url = cfg.RedisURL
 	}
+	backends, stopBackends, err := fanout.Backends(ctx, cfg.Backend, url, len(lns), cfg.Log)
 	if err != nil {
 		return c, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway/examples/internal/engageauth"
+	"github.com/engagekit/gateway/examples/internal/fanout/fanouttest"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 )
@@ -30,7 +31,7 @@ func TestClusterDeliversAcrossInstances(t *testing.T) {
 	for _, backend := range []string{"nats", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "redis" {
-				needRedisServer(t)
+				fanouttest.NeedRedisServer(t)
 			}
 			deliversAcrossInstances(t, backend)
 		})

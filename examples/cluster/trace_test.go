@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
+	"github.com/engagekit/gateway/examples/internal/fanout"
+	"github.com/engagekit/gateway/examples/internal/fanout/fanouttest"
 	"github.com/engagekit/gateway/otelgateway"
 	"github.com/engagekit/gateway/push"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -30,15 +32,10 @@ func TestOneTraceAcrossInstances(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			log := slog.New(slog.DiscardHandler)
-			var backends []push.Backend
-			var stop func()
-			var err error
 			if backend == "redis" {
-				needRedisServer(t)
-				backends, stop, err = redisBackends(ctx, "", 2, log)
-			} else {
-				backends, stop, err = natsBackends(ctx, "", 2, log)
+				fanouttest.NeedRedisServer(t)
 			}
+			backends, stop, err := fanout.Backends(ctx, backend, "", 2, log)
 			if err != nil {
 				t.Fatal(err)
 			}

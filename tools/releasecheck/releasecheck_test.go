@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,25 @@ replace example.com/gw/sub v0.2.0 => ./sub
 		"examples/go.mod":       "module example.com/gw/examples\n\ngo 1.26.0\n\nrequire (\n\texample.com/gw v0.2.0\n\texample.com/gw/sub v0.2.0\n)\n",
 		"examples/demo/main.go": "package main\n\nimport \"example.com/gw/sub\"\n\nfunc main() { println(sub.Twice()) }\n",
 	}
+}
+
+// writeFixture writes the fixture, with the files of change in place of
+// its own, under a new temporary directory and returns it.
+func writeFixture(t *testing.T, change map[string]string) string {
+	t.Helper()
+	files := fixture()
+	maps.Copy(files, change)
+	return writeTree(t, files)
+}
+
+// loadFixture loads the workspace of the fixture with change.
+func loadFixture(t *testing.T, change map[string]string) *workspace {
+	t.Helper()
+	ws, err := loadWorkspace(writeFixture(t, change))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
 
 // writeTree writes files under a new temporary directory and returns it.
@@ -125,14 +145,7 @@ func TestLint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			files := fixture()
-			for k, v := range tt.change {
-				files[k] = v
-			}
-			ws, err := loadWorkspace(writeTree(t, files))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ws := loadFixture(t, tt.change)
 			if diff := cmp.Diff(tt.want, ws.lint("v0.2.0")); diff != "" {
 				t.Errorf("lint (-want +got):\n%s", diff)
 			}
@@ -166,14 +179,7 @@ func TestReleaseVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			files := fixture()
-			for k, v := range tt.change {
-				files[k] = v
-			}
-			ws, err := loadWorkspace(writeTree(t, files))
-			if err != nil {
-				t.Fatal(err)
-			}
+			ws := loadFixture(t, tt.change)
 			got, err := ws.releaseVersion()
 			gotErr := ""
 			if err != nil {
@@ -188,10 +194,7 @@ func TestReleaseVersion(t *testing.T) {
 
 func TestPublicPackages(t *testing.T) {
 	t.Parallel()
-	ws, err := loadWorkspace(writeTree(t, fixture()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := loadFixture(t, nil)
 	var got [][]string
 	var names []string
 	for _, m := range ws.published() {
@@ -213,7 +216,7 @@ func TestPublicPackages(t *testing.T) {
 
 func TestSetVersion(t *testing.T) {
 	t.Parallel()
-	root := writeTree(t, fixture())
+	root := writeFixture(t, nil)
 	ws, err := loadWorkspace(root)
 	if err != nil {
 		t.Fatal(err)
@@ -317,11 +320,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			files := fixture()
-			for k, v := range tt.change {
-				files[k] = v
-			}
-			root := writeTree(t, files)
+			root := writeFixture(t, tt.change)
 			if tt.git {
 				gitCommitAll(t, root, tt.tags...)
 			}

@@ -1,8 +1,8 @@
 // Command loadcluster serves the engage API on loopback for
 // scripts/cluster-bench.sh: one push.Broker over the default memory backend
 // (-backend memory), or two brokers, each behind a port of its own, joined
-// by NATS (-backend nats: an embedded JetStream server in this process, as
-// examples/cluster runs it) or by Redis (-backend redis -redis URL). The
+// by NATS (-backend nats: an embedded JetStream server in this process) or
+// by Redis (-backend redis -redis URL), as examples/cluster joins them. The
 // brokers are in strict mode, the default; there is no authentication and
 // no logging, so that the figure is the engage's own path.
 //
@@ -16,11 +16,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // on http.DefaultServeMux, served with -pprof only
@@ -29,17 +29,13 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway"
-	"github.com/engagekit/gateway/natsfanout"
+	"github.com/engagekit/gateway/examples/internal/fanout"
 	"github.com/engagekit/gateway/push"
-	"github.com/engagekit/gateway/redisfanout"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/v9"
 )
 
 func main() {
 	backend := flag.String("backend", "memory", "memory (one instance), nats (two, an embedded NATS server) or redis (two, on -redis)")
-	redisURL := flag.String("redis", "", "with -backend redis: the Redis URL, redis://127.0.0.1:PORT")
+	redisURL := flag.String("redis", "", "with -backend redis: the Redis URL, redis://127.0.0.1:PORT; empty starts redis-server from PATH")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address")
 	flag.Parse()
 	if *pprofAddr != "" {
@@ -57,12 +53,10 @@ func main() {
 	switch *backend {
 	case "memory":
 		backends, stop = []push.Backend{nil}, func() {} // nil: the broker's own MemoryBackend
-	case "nats":
-		backends, stop, err = natsBackends(ctx)
 	case "redis":
-		backends, stop, err = redisBackends(ctx, *redisURL)
-	default:
-		err = fmt.Errorf("unknown backend %q", *backend)
+		backends, stop, err = fanout.Backends(ctx, "redis", *redisURL, 2, slog.New(slog.DiscardHandler))
+	default: // nats, on an embedded server; Backends refuses a name it does not know
+		backends, stop, err = fanout.Backends(ctx, *backend, "", 2, slog.New(slog.DiscardHandler))
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -103,77 +97,6 @@ func main() {
 	}
 	engages.print(os.Stdout, calls)
 	stop()
-}
-
-// natsBackends starts an embedded NATS server with JetStream in a temp dir
-// and returns two backends on it, each with a connection of its own.
-func natsBackends(ctx context.Context) ([]push.Backend, func(), error) {
-	dir, err := os.MkdirTemp("", "loadcluster-nats-")
-	if err != nil {
-		return nil, nil, err
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	go ns.Start()
-	var conns []*nats.Conn
-	stop := func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		os.RemoveAll(dir)
-	}
-	if !ns.ReadyForConnections(10 * time.Second) {
-		stop()
-		return nil, nil, errors.New("the embedded NATS server did not start")
-	}
-	var backends []push.Backend
-	for range 2 {
-		nc, err := nats.Connect(ns.ClientURL(), natsfanout.ConnectOptions(nil)...)
-		if err != nil {
-			stop()
-			return nil, nil, err
-		}
-		conns = append(conns, nc)
-		b, err := natsfanout.New(ctx, nc, nil)
-		if err != nil {
-			stop()
-			return nil, nil, err
-		}
-		backends = append(backends, b)
-	}
-	return backends, stop, nil
-}
-
-// redisBackends returns two backends on the Redis at url, each with a
-// client of its own.
-func redisBackends(ctx context.Context, url string) ([]push.Backend, func(), error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, nil, err
-	}
-	opt.ContextTimeoutEnabled = true
-	var clients []*redis.Client
-	stop := func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}
-	var backends []push.Backend
-	for range 2 {
-		c := redis.NewClient(opt)
-		clients = append(clients, c)
-		b, err := redisfanout.New(ctx, c, nil)
-		if err != nil {
-			stop()
-			return nil, nil, err
-		}
-		backends = append(backends, b)
-	}
-	return backends, stop, nil
 }
 
 // engageStats counts the engages the brokers took and their time.
