@@ -99,7 +99,6 @@ func TestOneTraceAcrossInstances(t *testing.T) {
 	request.End()
 	next(t, events, "engage")
 	want := []string{
-		"gateway.backend.ended < gateway.engage",
 		"gateway.backend.claim < gateway.engage",
 		"gateway.backend.ended < gateway.engage",
 		"gateway.deliver < remote gateway.engage", // on B, during A's publish

@@ -13,7 +13,7 @@ import (
 )
 
 // generalPath is a MemoryBackend the broker does not recognise as one, so
-// that its Engage calls Ended, Claim, Ended and Publish one by one instead
+// that its Engage calls Claim, Ended and Publish one by one instead
 // of the memory backend's one-step engage.
 type generalPath struct{ *push.MemoryBackend }
 
