@@ -3,6 +3,7 @@ package natsfanout
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/engagekit/gateway/push"
@@ -42,10 +43,11 @@ func (b *Backend) Listen(ctx context.Context, deliver func(*push.Event)) error {
 		if started {
 			wait = minRetry
 		}
+		after := jittered(wait)
 		if b.logger != nil {
-			b.logger.Warn("natsfanout: listening again", "after", wait, "err", err)
+			b.logger.Warn("natsfanout: listening again", "after", after, "err", err)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(after)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -54,6 +56,12 @@ func (b *Backend) Listen(ctx context.Context, deliver func(*push.Event)) error {
 		}
 		wait = min(2*wait, maxRetry)
 	}
+}
+
+// jittered returns a wait between half of d and d, at random, so that the
+// instances a NATS outage stopped together do not come back together.
+func jittered(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
 }
 
 // listener is the state of one Listen call.
