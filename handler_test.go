@@ -334,26 +334,37 @@ func TestObserveAndLog(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var got []gateway.Observation
+	var durations []time.Duration
 	var logs bytes.Buffer
 	h := gateway.NewHandler(&recorder{err: errors.New("boom")}, &gateway.Options{
 		Observe: func(o gateway.Observation) {
 			mu.Lock()
 			defer mu.Unlock()
-			o.Duration = 0 // not comparable
+			durations = append(durations, o.Duration)
+			o.Duration = 0 // compared below, against the test's own clock
 			got = append(got, o)
 		},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
+	start := time.Now()
 	do(t, h, "POST", "/gateway/engage", "application/x-www-form-urlencoded", "ixnProfile="+url.QueryEscape(profileJSON))
 	do(t, h, "GET", "/gateway/noengage", "", "")
 	do(t, h, "POST", "/nowhere", "", "")
+	do(t, h, "OPTIONS", "/gateway/engage", "", "")
+	elapsed := time.Since(start)
 	want := []gateway.Observation{
 		{Operation: "engage", Code: gateway.CodeInternal, Status: 500},
 		{Operation: "noengage", Code: gateway.CodeMethodNotAllowed, Status: 405},
 		{Operation: "", Code: gateway.CodeNotFound, Status: 404},
+		{Operation: "engage", Code: gateway.CodeOK, Status: 204},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("observations (-want +got):\n%s", diff)
+	}
+	for i, d := range durations {
+		if d < 0 || d > elapsed {
+			t.Errorf("observation %d took %v, not within the %v the requests took", i, d, elapsed)
+		}
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "boom") {
 		t.Errorf("the 500 was not logged with its cause:\n%s", logs.String())
