@@ -526,3 +526,31 @@ func TestAllowedOriginsMustBeOrigins(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryAfterOption(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		option time.Duration
+		err    error
+		want   string
+	}{
+		{"zero means one second", 0, gateway.ErrUnavailable, "1"},
+		{"the option, when the error names no delay", 5 * time.Second, gateway.ErrUnavailable, "5"},
+		{"the option rounded up to whole seconds", 1500 * time.Millisecond, gateway.ErrUnavailable, "2"},
+		{"a sub-second option is one second", 10 * time.Millisecond, gateway.ErrUnavailable, "1"},
+		{"the error's own delay over the option", 5 * time.Second, &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 2 * time.Second}, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := gateway.NewHandler(&recorder{err: tc.err}, &gateway.Options{RetryAfter: tc.option})
+			w := do(t, h, "POST", "/gateway/engage", "application/json", profileJSON)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Fatalf("status = %d, want 503", w.Code)
+			}
+			if got := w.Header().Get("Retry-After"); got != tc.want {
+				t.Errorf("Retry-After = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
