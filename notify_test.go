@@ -387,3 +387,56 @@ func (f messengerFunc) Notify(_ context.Context, n *gateway.Notification) error 
 	f(n)
 	return nil
 }
+
+// TestNotifyPaths: the Handler serves notify at …/notification/notify/{visitID}
+// under any prefix, the empty one included, and at no path whose visitID
+// holds a '/'.
+func TestNotifyPaths(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/server/data/notification/notify/v-1", http.StatusOK},
+		{"/backend/data/notification/notify/v-1", http.StatusOK},
+		{"/notification/notify/v-1", http.StatusOK},
+		{"/server/data/notification/notify//v-1", http.StatusNotFound},
+		{"/server/data/notification/notify/v-1/", http.StatusNotFound},
+		{"/server/data/notification/notify/v/1", http.StatusNotFound},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			m := &messenger{}
+			h := gateway.NewHandler(m, nil)
+			if w := do(t, h, "POST", tc.path, "application/json", oneMessage); w.Code != tc.status {
+				t.Errorf("status = %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			if tc.status == http.StatusOK && (len(m.notified) != 1 || m.notified[0].VisitID != "v-1") {
+				t.Errorf("notified %+v, want one notification for v-1", m.notified)
+			}
+		})
+	}
+}
+
+// TestUnmarshalBoundsTheMessages: a long array of messages is cut to one
+// past the limit, so memory stays bounded and validation names max; what
+// lies past the cut is skipped, checked for syntax only.
+func TestUnmarshalBoundsTheMessages(t *testing.T) {
+	t.Parallel()
+	in := `{"visitID":"v-1","messages":` + strings.TrimSuffix(many(17), "]") + `,1,"x"]}`
+	var n gateway.Notification
+	if err := json.Unmarshal([]byte(in), &n); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Messages) != 17 {
+		t.Errorf("kept %d messages, want 17", len(n.Messages))
+	}
+	var ve *gateway.Fault
+	if err := n.Validate(); !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want a VALIDATION *Fault", err)
+	}
+	want := []gateway.FieldError{{Field: "messages", Rule: "max", Message: "messages must have at most 16 entries"}}
+	if diff := cmp.Diff(want, ve.Fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
