@@ -366,8 +366,18 @@ func TestObserveAndLog(t *testing.T) {
 			t.Errorf("observation %d took %v, not within the %v the requests took", i, d, elapsed)
 		}
 	}
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "boom") {
+	if !strings.Contains(logs.String(), "boom") {
 		t.Errorf("the 500 was not logged with its cause:\n%s", logs.String())
+	}
+	// A refusal is the sender's business (DEBUG), a 500 the operator's.
+	var levels []string
+	for line := range strings.Lines(logs.String()) {
+		level, _, _ := strings.Cut(line[strings.Index(line, "level=")+len("level="):], " ")
+		status, _, _ := strings.Cut(line[strings.Index(line, "status=")+len("status="):], " ")
+		levels = append(levels, status+" "+level)
+	}
+	if diff := cmp.Diff([]string{"500 ERROR", "405 DEBUG", "404 DEBUG"}, levels); diff != "" {
+		t.Errorf("log levels by status (-want +got):\n%s", diff)
 	}
 }
 

@@ -139,7 +139,7 @@ func TestValidateNil(t *testing.T) {
 func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	t.Parallel()
 	var p gateway.Profile
-	err := json.Unmarshal([]byte(`{"interactionID":1,"channels":{},"pageID":null}`), &p)
+	err := json.Unmarshal([]byte(`{"interactionID":1,"channels":{},"pageID":null,"invitation":5,"userData":null}`), &p)
 	var ve *gateway.Fault
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v, want type errors", err)
@@ -147,6 +147,7 @@ func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	want := []gateway.FieldError{
 		{Field: "interactionID", Rule: "type", Message: "interactionID must be a string"},
 		{Field: "channels", Rule: "type", Message: "channels must be an array of strings"},
+		{Field: "invitation", Rule: "type", Message: "invitation must be an object"},
 	}
 	if diff := cmp.Diff(want, ve.Fields); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
