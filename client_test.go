@@ -195,6 +195,7 @@ func TestClientRetries(t *testing.T) {
 		{"gives up after MaxAttempts", []func(http.ResponseWriter){status(503, ""), status(503, ""), status(503, ""), status(503, "")}, 3, 3, gateway.ErrUnavailable, nil},
 		{"a 400 is sent once", []func(http.ResponseWriter){status(400, "")}, 4, 1, gateway.ErrUnavailable /* the body says UNAVAILABLE; the status decides retrying */, nil},
 		{"a 500 is sent once", []func(http.ResponseWriter){status(500, "")}, 4, 1, gateway.ErrUnavailable, nil},
+		{"a 300 is neither success nor retried", []func(http.ResponseWriter){status(300, "")}, 4, 1, gateway.ErrUnavailable, nil},
 		{"Retry-After is capped by MaxDelay", []func(http.ResponseWriter){status(503, "3600")}, 4, 2, nil, []time.Duration{5 * time.Second}},
 		{"Retry-After as an HTTP date", []func(http.ResponseWriter){status(503, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))}, 4, 2, nil, []time.Duration{5 * time.Second}},
 		{"Retry-After in the past falls back to backoff", []func(http.ResponseWriter){status(503, "Mon, 02 Jan 2006 15:04:05 GMT")}, 4, 2, nil, nil},
@@ -227,6 +228,48 @@ func TestClientRetries(t *testing.T) {
 			// Backoff: base 200 ms doubling, jittered within [d/2, d].
 			for i, d := range delays {
 				full := 200 * time.Millisecond << i
+				if d < full/2 || d > full {
+					t.Errorf("delay %d = %v, want within [%v, %v]", i, d, full/2, full)
+				}
+			}
+		})
+	}
+}
+
+// The backoff stays within [MaxDelay/2, MaxDelay] at the extremes: a
+// MaxDelay too small to halve, and a BaseDelay whose doubling overflows.
+func TestClientBackoffAtTheExtremes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts gateway.ClientOptions
+	}{
+		{"a one-nanosecond MaxDelay", gateway.ClientOptions{BaseDelay: time.Second, MaxDelay: 1, MaxAttempts: 3}},
+		{"a three-nanosecond MaxDelay", gateway.ClientOptions{BaseDelay: time.Second, MaxDelay: 3, MaxAttempts: 3}},
+		{"a BaseDelay doubled past int64", gateway.ClientOptions{BaseDelay: 1 << 34, MaxDelay: time.Hour, MaxAttempts: 33}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { status(503, "")(w) }))
+			defer srv.Close()
+			c := newClient(t, srv.URL, &tc.opts)
+			var delays []time.Duration
+			gateway.SetClientSleep(c, func(_ context.Context, d time.Duration) error { delays = append(delays, d); return nil })
+			p := wantProfile
+			if err := c.Engage(context.Background(), &p); !errors.Is(err, gateway.ErrUnavailable) {
+				t.Errorf("err = %v, want the last answer", err)
+			}
+			if len(delays) != tc.opts.MaxAttempts-1 {
+				t.Fatalf("waited %d times, want %d", len(delays), tc.opts.MaxAttempts-1)
+			}
+			full := tc.opts.BaseDelay // BaseDelay·2^i, capped without overflowing
+			for i, d := range delays {
+				switch {
+				case full > tc.opts.MaxDelay/2:
+					full = tc.opts.MaxDelay
+				case i > 0:
+					full *= 2
+				}
 				if d < full/2 || d > full {
 					t.Errorf("delay %d = %v, want within [%v, %v]", i, d, full/2, full)
 				}

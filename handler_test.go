@@ -334,29 +334,50 @@ func TestObserveAndLog(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var got []gateway.Observation
+	var durations []time.Duration
 	var logs bytes.Buffer
 	h := gateway.NewHandler(&recorder{err: errors.New("boom")}, &gateway.Options{
 		Observe: func(o gateway.Observation) {
 			mu.Lock()
 			defer mu.Unlock()
-			o.Duration = 0 // not comparable
+			durations = append(durations, o.Duration)
+			o.Duration = 0 // compared below, against the test's own clock
 			got = append(got, o)
 		},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
+	start := time.Now()
 	do(t, h, "POST", "/gateway/engage", "application/x-www-form-urlencoded", "ixnProfile="+url.QueryEscape(profileJSON))
 	do(t, h, "GET", "/gateway/noengage", "", "")
 	do(t, h, "POST", "/nowhere", "", "")
+	do(t, h, "OPTIONS", "/gateway/engage", "", "")
+	elapsed := time.Since(start)
 	want := []gateway.Observation{
 		{Operation: "engage", Code: gateway.CodeInternal, Status: 500},
 		{Operation: "noengage", Code: gateway.CodeMethodNotAllowed, Status: 405},
 		{Operation: "", Code: gateway.CodeNotFound, Status: 404},
+		{Operation: "engage", Code: gateway.CodeOK, Status: 204},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("observations (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "boom") {
+	for i, d := range durations {
+		if d < 0 || d > elapsed {
+			t.Errorf("observation %d took %v, not within the %v the requests took", i, d, elapsed)
+		}
+	}
+	if !strings.Contains(logs.String(), "boom") {
 		t.Errorf("the 500 was not logged with its cause:\n%s", logs.String())
+	}
+	// A refusal is the sender's business (DEBUG), a 500 the operator's.
+	var levels []string
+	for line := range strings.Lines(logs.String()) {
+		level, _, _ := strings.Cut(line[strings.Index(line, "level=")+len("level="):], " ")
+		status, _, _ := strings.Cut(line[strings.Index(line, "status=")+len("status="):], " ")
+		levels = append(levels, status+" "+level)
+	}
+	if diff := cmp.Diff([]string{"500 ERROR", "405 DEBUG", "404 DEBUG"}, levels); diff != "" {
+		t.Errorf("log levels by status (-want +got):\n%s", diff)
 	}
 }
 
@@ -512,6 +533,34 @@ func TestAllowedOriginsMustBeOrigins(t *testing.T) {
 				}
 			}()
 			gateway.NewHandler(gateway.Discard, &tc.opts)
+		})
+	}
+}
+
+func TestRetryAfterOption(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		option time.Duration
+		err    error
+		want   string
+	}{
+		{"zero means one second", 0, gateway.ErrUnavailable, "1"},
+		{"the option, when the error names no delay", 5 * time.Second, gateway.ErrUnavailable, "5"},
+		{"the option rounded up to whole seconds", 1500 * time.Millisecond, gateway.ErrUnavailable, "2"},
+		{"a sub-second option is one second", 10 * time.Millisecond, gateway.ErrUnavailable, "1"},
+		{"the error's own delay over the option", 5 * time.Second, &gateway.Fault{Code: gateway.CodeUnavailable, RetryAfter: 2 * time.Second}, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := gateway.NewHandler(&recorder{err: tc.err}, &gateway.Options{RetryAfter: tc.option})
+			w := do(t, h, "POST", "/gateway/engage", "application/json", profileJSON)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Fatalf("status = %d, want 503", w.Code)
+			}
+			if got := w.Header().Get("Retry-After"); got != tc.want {
+				t.Errorf("Retry-After = %q, want %q", got, tc.want)
+			}
 		})
 	}
 }

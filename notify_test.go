@@ -428,3 +428,126 @@ func TestMountServesEveryPath(t *testing.T) {
 		t.Errorf("%d notifications, want 2", len(m.notified))
 	}
 }
+
+// TestNotifyPaths: the Handler serves notify at …/notification/notify/{visitID}
+// under any prefix, the empty one included, and at no path whose visitID
+// holds a '/'.
+func TestNotifyPaths(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/server/data/notification/notify/v-1", http.StatusOK},
+		{"/backend/data/notification/notify/v-1", http.StatusOK},
+		{"/notification/notify/v-1", http.StatusOK},
+		{"/server/data/notification/notify//v-1", http.StatusNotFound},
+		{"/server/data/notification/notify/v-1/", http.StatusNotFound},
+		{"/server/data/notification/notify/v/1", http.StatusNotFound},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			m := &messenger{}
+			h := gateway.NewHandler(m, nil)
+			if w := do(t, h, "POST", tc.path, "application/json", oneMessage); w.Code != tc.status {
+				t.Errorf("status = %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			if tc.status == http.StatusOK && (len(m.notified) != 1 || m.notified[0].VisitID != "v-1") {
+				t.Errorf("notified %+v, want one notification for v-1", m.notified)
+			}
+		})
+	}
+}
+
+// TestUnmarshalBoundsTheMessages: a long array of messages is cut to one
+// past the limit, so memory stays bounded and validation names max; what
+// lies past the cut is skipped, checked for syntax only.
+func TestUnmarshalBoundsTheMessages(t *testing.T) {
+	t.Parallel()
+	in := `{"visitID":"v-1","messages":` + strings.TrimSuffix(many(17), "]") + `,1,"x"]}`
+	var n gateway.Notification
+	if err := json.Unmarshal([]byte(in), &n); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Messages) != 17 {
+		t.Errorf("kept %d messages, want 17", len(n.Messages))
+	}
+	var ve *gateway.Fault
+	if err := n.Validate(); !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want a VALIDATION *Fault", err)
+	}
+	want := []gateway.FieldError{{Field: "messages", Rule: "max", Message: "messages must have at most 16 entries"}}
+	if diff := cmp.Diff(want, ve.Fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
+
+// TestNotificationUnmarshalErrors: a field of the wrong type and another key
+// are reported together as VALIDATION; broken JSON is BAD_REQUEST however
+// many other keys came first.
+func TestNotificationUnmarshalErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in string
+		code     gateway.Code
+		fields   []gateway.FieldError
+	}{
+		{"messages that are not an array", `{"visitID":"v","messages":5}`, gateway.CodeValidation, []gateway.FieldError{
+			{Field: "messages", Rule: "type", Message: "messages must be an array of objects"}}},
+		{"a type error and another key", `{"visitID":1,"x":1}`, gateway.CodeValidation, []gateway.FieldError{
+			{Field: "visitID", Rule: "type", Message: "visitID must be a string"},
+			{Field: "notification", Rule: "keys", Message: "notification may hold only visitID and messages"}}},
+		{"another key, then broken JSON", `{"x":1,"visitID":`, gateway.CodeBadRequest, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var n gateway.Notification
+			var f *gateway.Fault
+			if err := n.UnmarshalJSON([]byte(tc.in)); !errors.As(err, &f) {
+				t.Fatalf("err = %v, want a *Fault", err)
+			}
+			if f.Code != tc.code {
+				t.Errorf("code = %s, want %s", f.Code, tc.code)
+			}
+			if diff := cmp.Diff(tc.fields, f.Fields); diff != "" {
+				t.Errorf("fields (-want +got):\n%s", diff)
+			}
+		})
+	}
+	var n gateway.Notification
+	if err := json.Unmarshal([]byte(`{"visitID":"v","messages":null}`), &n); err != nil || n.Messages != nil {
+		t.Errorf("null messages: %+v, %v; want none and no error", n.Messages, err)
+	}
+}
+
+// TestValidateAtTheDataBound: Validate, which the Handler's fast path
+// skips for valid requests, accepts data of exactly MaxMessageDataBytes.
+func TestValidateAtTheDataBound(t *testing.T) {
+	t.Parallel()
+	data := func(size int) json.RawMessage {
+		return json.RawMessage(`{"x":"` + strings.Repeat("y", size-len(`{"x":""}`)) + `"}`)
+	}
+	n := gateway.Notification{VisitID: "v-1", Messages: []gateway.Message{{Channel: "c", Data: data(gateway.MaxMessageDataBytes)}}}
+	if err := n.Validate(); err != nil {
+		t.Errorf("data of %d bytes: %v", gateway.MaxMessageDataBytes, err)
+	}
+	n.Messages[0].Data = data(gateway.MaxMessageDataBytes + 1)
+	var f *gateway.Fault
+	if err := n.Validate(); !errors.As(err, &f) || len(f.Fields) != 1 || f.Fields[0].Rule != "max" {
+		t.Errorf("data of %d bytes: %v, want the max rule", gateway.MaxMessageDataBytes+1, err)
+	}
+}
+
+// TestMessageMarshalsLargeData: a Message encodes on its own as within a
+// Notification, whatever the size of its data.
+func TestMessageMarshalsLargeData(t *testing.T) {
+	t.Parallel()
+	data := `{"html":"` + strings.Repeat("x", 200) + `"}`
+	out, err := json.Marshal(gateway.Message{Channel: "c", Data: json.RawMessage(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"channel":"c","data":` + data + `}`; string(out) != want {
+		t.Errorf("Marshal = %s, want %s", out, want)
+	}
+}

@@ -139,7 +139,7 @@ func TestValidateNil(t *testing.T) {
 func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	t.Parallel()
 	var p gateway.Profile
-	err := json.Unmarshal([]byte(`{"interactionID":1,"channels":{},"pageID":null}`), &p)
+	err := json.Unmarshal([]byte(`{"interactionID":1,"channels":{},"pageID":null,"invitation":5,"userData":null}`), &p)
 	var ve *gateway.Fault
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v, want type errors", err)
@@ -147,6 +147,7 @@ func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	want := []gateway.FieldError{
 		{Field: "interactionID", Rule: "type", Message: "interactionID must be a string"},
 		{Field: "channels", Rule: "type", Message: "channels must be an array of strings"},
+		{Field: "invitation", Rule: "type", Message: "invitation must be an object"},
 	}
 	if diff := cmp.Diff(want, ve.Fields); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -154,5 +155,44 @@ func TestUnmarshalReportsTypesAndSyntax(t *testing.T) {
 	var c gateway.CancelData
 	if err := c.UnmarshalJSON([]byte(`{"interactionID":`)); !errors.Is(err, gateway.ErrBadRequest) {
 		t.Errorf("broken JSON: err = %v, want ErrBadRequest", err)
+	}
+}
+
+// A value the decoder cannot hold whole still fails the rule it breaks: a
+// number beyond int keeps its sign, and a long channel list is cut to one
+// entry past its limit, so memory stays bounded and the answer names max.
+func TestUnmarshalBoundsWhatItHolds(t *testing.T) {
+	t.Parallel()
+	const ids = `"interactionID":"i-1","visitID":"v-1"`
+	for _, tc := range []struct {
+		name         string
+		in           string
+		wantChannels int
+		want         []gateway.FieldError
+	}{
+		{"a number above int's range is over the maximum", `{` + ids + `,"channels":["chat"],"expiresIn":99999999999999999999}`, 1,
+			[]gateway.FieldError{{Field: "expiresIn", Rule: "max", Message: "expiresIn must be at most 1800"}}},
+		{"a number below int's range is under the minimum", `{` + ids + `,"channels":["chat"],"expiresIn":-99999999999999999999}`, 1,
+			[]gateway.FieldError{{Field: "expiresIn", Rule: "min", Message: "expiresIn must be at least 0"}}},
+		{"a thousand channels are cut to nine", `{` + ids + `,"channels":["c0"` + strings.Repeat(`,"c"`, 999) + `]}`, 9,
+			[]gateway.FieldError{{Field: "channels", Rule: "max", Message: "channels must have at most 8 entries"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var p gateway.Profile
+			if err := json.Unmarshal([]byte(tc.in), &p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Channels) != tc.wantChannels {
+				t.Errorf("kept %d channels, want %d", len(p.Channels), tc.wantChannels)
+			}
+			var ve *gateway.Fault
+			if err := p.Validate(); !errors.As(err, &ve) {
+				t.Fatalf("Validate() = %v, want a VALIDATION *Fault", err)
+			}
+			if diff := cmp.Diff(tc.want, ve.Fields); diff != "" {
+				t.Errorf("fields (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

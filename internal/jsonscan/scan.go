@@ -263,11 +263,9 @@ func (d *Decoder) String() (string, error) {
 		if c == '\\' {
 			return d.unescape(start)
 		}
-		if c < 0x20 {
-			d.pos = i
-			return "", d.err(ReasonChar)
-		}
-		i++
+		// The other special bytes are control characters.
+		d.pos = i
+		return "", d.err(ReasonChar)
 	}
 	d.pos = i
 	return "", d.err(ReasonEnd)
@@ -325,7 +323,8 @@ func (d *Decoder) unescape(start int) (string, error) {
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(d.buf, i+2); ok && i+1 < len(d.buf) && d.buf[i] == '\\' && d.buf[i+1] == 'u' {
+				// hex4 succeeding means d.buf[i+1] exists.
+				if r2, ok := hex4(d.buf, i+2); ok && d.buf[i] == '\\' && d.buf[i+1] == 'u' {
 					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 						i += 6
 						out = utf8.AppendRune(out, dec)
