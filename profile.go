@@ -24,7 +24,9 @@ var channelsKept = func() int {
 // the [Handler]; check it with [Profile.Validate].
 //
 // Keys that Profile has no field for are kept in Extra, verbatim, so a
-// decode/encode round trip loses nothing a strategy attached. A Profile is
+// decode/encode round trip of a valid profile loses nothing a strategy
+// attached. Decoding keeps one channel more than the rules allow, enough
+// for Validate to report the list too long, and drops the rest. A Profile is
 // not safe for concurrent mutation; concurrent reads are fine.
 type Profile struct {
 	// InteractionID identifies this engagement attempt: 1–64 characters of
