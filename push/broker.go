@@ -359,7 +359,8 @@ type registrar interface {
 }
 
 // sweeper is a backend that frees what aged out when the broker sweeps,
-// and reports whether it holds anything that will age out.
+// and returns when the next thing it holds ages out, in Unix nanoseconds
+// (0: nothing).
 type sweeper interface{ sweep() (next int64) }
 
 // NewBroker returns a running Broker; nil opts means the defaults. It
