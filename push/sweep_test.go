@@ -56,8 +56,16 @@ func TestSweeperSleepsUntilDue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// settled waits for the sweep that what was just added asks for, then
+	// a little longer: the sweeper has gone back to sleep.
+	settled := func(before int64) {
+		for start := time.Now(); b.sweeps.Load() == before && time.Since(start) < 3*time.Second; {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	engage("far", 600)
-	time.Sleep(1500 * time.Millisecond) // past the first sweep, which finds it
+	settled(0) // the first sweep, a second after the start, finds it
 	swept := b.sweeps.Load()
 	time.Sleep(2500 * time.Millisecond)
 	if n := b.sweeps.Load() - swept; n != 0 {
@@ -72,7 +80,7 @@ func TestSweeperSleepsUntilDue(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // past the sweep its tombstone asks for
+	settled(b.sweeps.Load()) // the sweep its tombstone asks for
 	swept = b.sweeps.Load()
 	time.Sleep(2500 * time.Millisecond)
 	if n := b.sweeps.Load() - swept; n != 0 {
