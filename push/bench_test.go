@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ const heartbeatOff = 24 * time.Hour
 //	/memory   the process's heap and stack bytes in use after GC, its
 //	          live objects' and stacks' bytes, and its RSS
 //	/cpu      the process's CPU time so far, in nanoseconds
+//	/gcs      the garbage collections it has completed
 //
 // It runs until its standard input closes. Kinds Probe and Storm are
 // BenchmarkReconnectStorm's (see probeEngages and serveStorm).
@@ -72,6 +74,7 @@ func serveForBenchmark(kind string) {
 		fmt.Fprint(w, inUse, " ", objects, " ", rssBytes())
 	})
 	mux.HandleFunc("/cpu", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, int64(processCPU())) })
+	mux.HandleFunc("/gcs", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, gcCycles()) })
 	if kind == "Broker" {
 		br := push.NewBroker(&push.Options{
 			MaxSubscribers:      50_000,
@@ -128,6 +131,13 @@ func bareHandler(hb time.Duration) http.Handler {
 			}
 		}
 	})
+}
+
+// gcCycles is how many garbage collections the process has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // liveBytes is the process's heap and stack memory in use, after GC.
@@ -224,6 +234,12 @@ func (c *child) get(tb testing.TB, path string) string {
 func (c *child) memory(tb testing.TB) (inUse, objects, rss uint64) {
 	fmt.Sscan(c.get(tb, "/memory"), &inUse, &objects, &rss)
 	return inUse, objects, rss
+}
+
+// gcs returns how many garbage collections the child has completed.
+func (c *child) gcs(tb testing.TB) uint64 {
+	n, _ := strconv.ParseUint(c.get(tb, "/gcs"), 10, 64)
+	return n
 }
 
 func (c *child) cpu(tb testing.TB) time.Duration {
@@ -436,32 +452,122 @@ func envInt(name string, def int) int {
 }
 
 // BenchmarkIdleCPU measures the CPU a server burns while its streams are
-// idle: 5,000 and 15,000 streams over loopback, heartbeats every 15 s and
-// off, on the broker and on the bare handler (a goroutine and, with
-// heartbeats, a ticker per stream). It reports the server process's CPU
-// over PUSH_BENCH_WINDOW seconds (default 30, two heartbeat intervals) as
-// a percentage of one core. Run it with -benchtime=1x.
+// idle, and how often its threads wake: 5,000 and 15,000 streams over
+// loopback and 3,000 over TLS (HTTP/1.1), heartbeats every 15 s and off,
+// on the broker and on the bare handler (a goroutine and, with
+// heartbeats, a ticker per stream). Idle CPU is close to nothing and a
+// round can catch the runtime's own work (a GC forced every two minutes,
+// the scavenger) or a neighbour's noise, so each case runs
+// PUSH_BENCH_ROUNDS rounds (default 3) of a fresh server of each kind,
+// the kinds alternating (bare first, then the broker first, …), each
+// measured over PUSH_BENCH_WINDOW seconds (default 60), and reports each
+// round and, under median/, the median of the rounds. The figures are the
+// server process's CPU as a percentage of one core, its threads' wakeups
+// per second, and the garbage collections in the window; where /proc
+// does not tell (not Linux), the CPU comes from the server's /cpu
+// endpoint and the wakeups are not reported. Run it with -benchtime=1x.
 func BenchmarkIdleCPU(b *testing.B) {
-	window := time.Duration(envInt("PUSH_BENCH_WINDOW", 30)) * time.Second
-	for _, n := range []int{5000, 15000} {
+	window := time.Duration(envInt("PUSH_BENCH_WINDOW", 60)) * time.Second
+	rounds := envInt("PUSH_BENCH_ROUNDS", 3)
+	for _, tr := range []struct {
+		name, transport string
+		n               int
+	}{{"streams=5000", "http", 5000}, {"streams=15000", "http", 15000}, {"streams=3000-tls", "tls", 3000}} {
 		for _, hb := range []struct {
 			name string
 			d    time.Duration
 		}{{"heartbeat=15s", 15 * time.Second}, {"heartbeat=off", 0}} {
-			for _, kind := range []string{"Bare", "Broker"} {
-				b.Run(fmt.Sprintf("streams=%d/%s/%s", n, hb.name, kind), func(b *testing.B) {
-					c := startChild(b, kind, "http", hb.d)
-					closeAll := openStreams(b, c, n, 1, idlePath)
-					defer closeAll()
-					time.Sleep(3 * time.Second) // past the opening's garbage collections
-					before := c.cpu(b)
-					time.Sleep(window)
-					used := c.cpu(b) - before
-					for b.Loop() {
+			b.Run(tr.name+"/"+hb.name, func(b *testing.B) {
+				got := map[string][]idleUsage{}
+				for r := range rounds {
+					kinds := []string{"Bare", "Broker"}
+					if r%2 == 1 {
+						slices.Reverse(kinds)
 					}
-					b.ReportMetric(100*used.Seconds()/window.Seconds(), "%CPU")
-				})
-			}
+					for _, kind := range kinds {
+						b.Run(fmt.Sprintf("round=%d/%s", r+1, kind), func(b *testing.B) {
+							u := measureIdle(b, kind, tr.transport, tr.n, hb.d, window)
+							for b.Loop() {
+							}
+							u.report(b)
+							got[kind] = append(got[kind], u)
+						})
+					}
+				}
+				for _, kind := range []string{"Bare", "Broker"} {
+					b.Run("median/"+kind, func(b *testing.B) {
+						for b.Loop() {
+						}
+						medianUsage(got[kind]).report(b)
+					})
+				}
+			})
 		}
 	}
+}
+
+// idleUsage is what a server did over a window while its streams were
+// idle.
+type idleUsage struct {
+	cpu     float64 // percent of one core
+	wakeups float64 // per second; negative: not known
+	gcs     float64 // garbage collections in the window
+}
+
+func (u idleUsage) report(b *testing.B) {
+	b.ReportMetric(u.cpu, "%CPU")
+	if u.wakeups >= 0 {
+		b.ReportMetric(u.wakeups, "wakeups/s")
+	}
+	b.ReportMetric(u.gcs, "GCs")
+}
+
+// medianUsage returns the median of each figure of us.
+func medianUsage(us []idleUsage) idleUsage {
+	median := func(f func(idleUsage) float64) float64 {
+		xs := make([]float64, len(us))
+		for i, u := range us {
+			xs[i] = f(u)
+		}
+		slices.Sort(xs)
+		if len(xs) == 0 {
+			return 0
+		}
+		if len(xs)%2 == 0 {
+			return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+		}
+		return xs[len(xs)/2]
+	}
+	return idleUsage{
+		cpu:     median(func(u idleUsage) float64 { return u.cpu }),
+		wakeups: median(func(u idleUsage) float64 { return u.wakeups }),
+		gcs:     median(func(u idleUsage) float64 { return u.gcs }),
+	}
+}
+
+// measureIdle starts a server of kind, opens n idle streams on it, lets
+// the opening settle and measures the server over window.
+func measureIdle(b *testing.B, kind, transport string, n int, hb, window time.Duration) idleUsage {
+	c := startChild(b, kind, transport, hb)
+	defer c.stop()
+	closeAll := openStreams(b, c, n, 1, idlePath)
+	defer closeAll()
+	time.Sleep(5 * time.Second) // past the opening's garbage collections
+	gc0 := c.gcs(b)
+	time.Sleep(100 * time.Millisecond) // past the request's own work
+	cpu0, sleeps0, ok := procUsage(c.cmd.Process.Pid)
+	if !ok {
+		cpu0 = c.cpu(b)
+	}
+	time.Sleep(window)
+	cpu1, sleeps1, _ := procUsage(c.cmd.Process.Pid)
+	u := idleUsage{wakeups: -1}
+	if ok {
+		u.wakeups = float64(sleeps1-sleeps0) / window.Seconds()
+	} else {
+		cpu1 = c.cpu(b)
+	}
+	u.cpu = 100 * (cpu1 - cpu0).Seconds() / window.Seconds()
+	u.gcs = float64(c.gcs(b) - gc0)
+	return u
 }

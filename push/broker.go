@@ -403,9 +403,11 @@ type Broker struct {
 	beats  beats  // the heartbeat wheel
 	poller poller // the kernel's news about hijacked streams' sockets
 
-	// The sweeper sleeps while nothing can come due; wakeSweeper wakes it.
+	// The sweeper sleeps until something comes due; wakeSweeper wakes it.
 	sweepAsleep atomic.Bool
 	sweepWake   chan struct{}
+	sweeps      atomic.Int64 // how many times it swept, for tests
+	realClock   bool         // Options.Now is unset: timers measure its time
 
 	// life guards closing against wg.Add, so that no stream joins wg once
 	// Shutdown has begun to wait.
@@ -422,8 +424,9 @@ type registrar interface {
 }
 
 // sweeper is a backend that frees what aged out when the broker sweeps,
-// and reports whether it holds anything that will age out.
-type sweeper interface{ sweep() (holds bool) }
+// and returns when the next thing it holds ages out, in Unix nanoseconds
+// (0: nothing).
+type sweeper interface{ sweep() (next int64) }
 
 // NewBroker returns a running Broker; nil opts means the defaults. It
 // starts a sweeper goroutine, unless the backend is a [MemoryBackend] a
@@ -478,7 +481,7 @@ func NewBroker(opts *Options) *Broker {
 		b.origins = append(b.origins, strings.TrimSuffix(o, "/"))
 	}
 	if b.now == nil {
-		b.now = time.Now
+		b.now, b.realClock = time.Now, true
 	}
 	b.formTTL = formExpiry(opts.RegistrationFormExpiry)
 	b.retryJitter, b.shutdownRate = retrySpread(b.retry, opts.RetryJitter, opts.ShutdownRate)
@@ -764,16 +767,18 @@ func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *
 	return nil
 }
 
-// maintain sweeps once a second and turns the heartbeat wheel, until
-// Shutdown. Neither walks the streams: the sweep does what is due, and
-// each turn of the wheel sends one slot's heartbeats. The sweeper sleeps
-// while the view holds nothing that can come due (no invitation, no
-// tombstone, no visit to check) and the backend nothing that ages: idle
-// streams then cost no work at all.
+// maintain sweeps and turns the heartbeat wheel, until Shutdown. Neither
+// walks the streams: the sweep does what is due, and each turn of the
+// wheel sends one slot's heartbeats. The sweeper sleeps until the next
+// thing comes due (an invitation's expiry, a tombstone's end, …), at most
+// once a second, and for good while nothing can; whatever is added wakes
+// it for a sweep a second later. Idle streams thus cost no work, and a
+// far expiry no wakeup before its time.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
 	sweep := time.NewTimer(time.Second)
 	defer sweep.Stop()
+	at := time.Now().Add(time.Second) // when sweep fires, if it is armed
 	beat := time.NewTicker(b.heartbeat / beatSlots)
 	defer beat.Stop()
 	b.beats.startBeats(b.heartbeat / beatSlots)
@@ -785,15 +790,33 @@ func (b *Broker) maintain() {
 			// Asleep before the sweep looks: what is added after it
 			// looked finds the sweeper asleep and wakes it.
 			b.sweepAsleep.Store(true)
-			if b.sweep() && b.sweepAsleep.CompareAndSwap(true, false) {
-				sweep.Reset(time.Second)
+			b.sweeps.Add(1)
+			at = time.Time{}
+			if next := b.sweep(); !next.IsZero() {
+				d := b.sweepIn(next)
+				sweep.Reset(d)
+				at = time.Now().Add(d)
 			}
 		case <-b.sweepWake:
-			sweep.Reset(time.Second)
+			// In a second, unless it is armed to sweep sooner.
+			if d := time.Until(at); at.IsZero() || d > time.Second {
+				sweep.Reset(time.Second)
+				at = time.Now().Add(time.Second)
+			}
 		case <-beat.C:
 			b.beat()
 		}
 	}
+}
+
+// sweepIn returns how long the sweeper sleeps before next: until then, and
+// at least a second. With an injected clock, whose time need not pass as
+// the timer's does, it sweeps every second.
+func (b *Broker) sweepIn(next time.Time) time.Duration {
+	if !b.realClock {
+		return time.Second
+	}
+	return max(next.Sub(b.now()), time.Second)
 }
 
 // wakeSweeper has the sweeper sweep in a second, if it sleeps: something

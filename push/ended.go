@@ -124,6 +124,24 @@ func (s *endedSet[V]) expire(now int64) (removed int) {
 
 func (s *endedSet[V]) len() int { return len(s.m) }
 
+// next returns when expire next has something to do, in Unix nanoseconds,
+// or 0 when the set is empty.
+func (s *endedSet[V]) next() int64 {
+	if s.order.len() == 0 {
+		return 0
+	}
+	return s.order.peek().until
+}
+
+// sooner returns the earlier of two times in Unix nanoseconds, where 0 is
+// never.
+func sooner(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
 // shrunk reports whether a map that held peak entries and now holds n has
 // emptied enough to be rebuilt: its buckets stay allocated otherwise. A
 // rebuild of n entries follows at least 3n deletions, so it costs O(1) per

@@ -1,5 +1,5 @@
 package push
 
-// Sweep does at once what the broker's sweeper does every second, for tests
+// Sweep does at once what the broker's sweeper does when something is due, for tests
 // that move an injected clock (Options.Now). It is not part of the API.
 func (b *Broker) Sweep() { b.sweep() }

@@ -86,6 +86,14 @@ func (b *Broker) beat() {
 // written at once, without waiting: an idle stream's socket buffer has
 // room. Elsewhere, or when it has not, a writer goroutine sends it, as it
 // sends events.
+//
+// A TLS stream's heartbeat always takes a goroutine, for the one write:
+// only its tls.Conn can encrypt a record (the keys and the record's
+// sequence number are its own, so nothing can be encrypted ahead or
+// beside it), and its Write waits for the socket, while crypto/tls makes
+// any failed or timed-out write final, so a short deadline would end a
+// healthy stream whose client reads slowly. Written here, one such client
+// would stop the wheel for WriteTimeout.
 func (b *Broker) sendHeartbeat(s *subscriber) {
 	s.mu.Lock()
 	if s.dead || s.ending || s.writing {

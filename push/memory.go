@@ -257,18 +257,22 @@ func (m *MemoryBackend) register(deliver func(*Event)) (unregister func()) {
 func (m *MemoryBackend) Ping(context.Context) error { return nil }
 
 // sweep frees the records and claims that aged out, and rebuilds the maps
-// that a flood left mostly empty. the broker's sweep calls it. It reports
-// whether records or claims are left, to age out later.
-func (m *MemoryBackend) sweep() (holds bool) {
+// that a flood left mostly empty; the broker's sweep calls it. It returns
+// when the next record or claim ages out, in Unix nanoseconds by its
+// clock, or 0 when none is left.
+func (m *MemoryBackend) sweep() (next int64) {
 	now := m.now()
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		sh.ended.expire(now)
 		sh.sweepRecords(now)
+		next = sooner(next, sh.ended.next())
 		for v, c := range sh.claims {
 			if c.until <= now {
 				delete(sh.claims, v)
+			} else {
+				next = sooner(next, c.until)
 			}
 		}
 		if shrunk(len(sh.claims), sh.claimPeak) {
@@ -278,10 +282,9 @@ func (m *MemoryBackend) sweep() (holds bool) {
 			}
 			sh.claims, sh.claimPeak = claims, len(claims)
 		}
-		holds = holds || sh.ended.len() > 0 || len(sh.claims) > 0
 		sh.mu.Unlock()
 	}
-	return holds
+	return next
 }
 
 // endedLen returns how many ended records the backend holds, for tests.

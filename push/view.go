@@ -298,15 +298,16 @@ func pruneDead(v *visit) {
 	}
 }
 
-// sweep is what the broker's sweeper does every second: it ends the
-// invitations whose time has come, forgets tombstones past their TTL,
-// forms that ran out and visits with nothing left, and gives back the memory a flood of them
-// took. A [MemoryBackend] is swept too. Its work is what has come due,
-// or changed, since it last ran: it walks neither the visits nor the
-// streams. It reports whether anything is left that will come due; tests
-// with an injected clock call it.
-func (b *Broker) sweep() (pending bool) {
+// sweep is what the broker's sweeper does when something is due: it ends
+// the invitations whose time has come, forgets tombstones past their TTL,
+// forms that ran out and visits with nothing left, and gives back the
+// memory a flood of them took. A [MemoryBackend] is swept too. Its work is
+// what has come due, or changed, since it last ran: it walks neither the
+// visits nor the streams. It returns when the next thing comes due, zero
+// when nothing is left that will; tests with an injected clock call it.
+func (b *Broker) sweep() time.Time {
 	now := b.now()
+	var next int64 // Unix nanoseconds, 0 for never
 	for i := range b.shards {
 		sh := &b.shards[i]
 		sh.mu.Lock()
@@ -334,11 +335,23 @@ func (b *Broker) sweep() (pending bool) {
 		}
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
 		sh.forms.expire(now.UnixNano())
-		pending = pending || len(sh.due) > 0 || sh.tombs.len() > 0 || sh.forms.len() > 0 || sh.notes.len() > 0 || len(sh.flights) > 0
+		if len(sh.due) > 0 {
+			next = sooner(next, sh.due[0].inv.expiresAt.UnixNano())
+		}
+		if sh.notes.len() > 0 {
+			next = sooner(next, sh.notes.peek().n.expiresAt.UnixNano())
+		}
+		next = sooner(sooner(next, sh.tombs.next()), sh.forms.next())
+		for _, f := range sh.flights { // notifies published here, not yet arrived
+			next = sooner(next, f.until.UnixNano())
+		}
 		sh.mu.Unlock()
 	}
-	if s, ok := b.backend.(sweeper); ok && s.sweep() {
-		pending = true
+	if s, ok := b.backend.(sweeper); ok {
+		next = sooner(next, s.sweep())
 	}
-	return pending
+	if next == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, next)
 }

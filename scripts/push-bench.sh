@@ -2,8 +2,10 @@
 # Measures the broker's streams over loopback, each server in a child
 # process beside a bare net/http streaming handler measured the same way:
 #   memory    memory per idle stream over HTTP/1.1, TLS HTTP/1.1 and HTTP/2
-#   cpu       idle CPU with 5,000 and 15,000 streams, heartbeats 15 s and off
-#             (PUSH_BENCH_WINDOW seconds each, default 30: about 5 minutes)
+#   cpu       idle CPU and wakeups with 5,000 and 15,000 streams and 3,000
+#             over TLS, heartbeats 15 s and off: PUSH_BENCH_ROUNDS rounds
+#             (default 3) of each kind, alternating, PUSH_BENCH_WINDOW
+#             seconds each (default 60), and their medians: about 45 minutes
 #   delivery  Engage to event p50/p99 with 5,000 idle streams beside it
 #   storm     a deploy under 15,000 streams (PUSH_BENCH_STORM): the old broker
 #             shuts down, browsers honour its retry and reopen: time until all
