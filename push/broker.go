@@ -331,7 +331,11 @@ type Options struct {
 	// When the Backend cannot be reached the broker reports the outcome
 	// all the same, so each broker that saw it may: an outcome is then
 	// reported at least once, and (VisitID, InteractionID, Result) lets the
-	// receiver drop the repeats. An outcome is lost when its broker stops
+	// receiver drop the repeats. After an election that failed slowly (in
+	// 100 ms or more: a backend cut off rather than down), the broker
+	// reports the outcomes of the next second without elections, so that a
+	// hanging backend does not hold them back one timeout each; those may
+	// be repeats too, also just after the backend comes back. An outcome is lost when its broker stops
 	// between winning its election and reporting it, and an outcome
 	// reported long after its end (a broker catching up on the log for
 	// longer than an invitation's longest life and TombstoneTTL) may be
