@@ -324,7 +324,7 @@ type Options struct {
 	// record in the Backend (see [Backend.Store]) reports it. It is called
 	// from one goroutine of the broker, one outcome at a time, shortly
 	// after the end: return soon, as the next outcomes wait (the webhook
-	// module's Sender.Outcome queues and returns at once). At most 4,096
+	// module's Sender.OnOutcome queues and returns at once). At most 4,096
 	// outcomes wait; past that the newest are dropped, logged (at most
 	// once every 10 s) and counted in [Stats].OutcomesDropped.
 	//
