@@ -58,9 +58,14 @@ func benchServe(b *testing.B, h http.Handler) {
 // exporter, and never exported. Tracing is on tp; nil means the global
 // provider, which records nothing.
 func sdkTelemetry(b *testing.B, tp trace.TracerProvider) *otelgateway.Telemetry {
+	return sdkTelemetryIDs(b, tp, false)
+}
+
+// sdkTelemetryIDs is sdkTelemetry with Options.SpanIDs set to ids.
+func sdkTelemetryIDs(b *testing.B, tp trace.TracerProvider, ids bool) *otelgateway.Telemetry {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() { mp.Shutdown(context.Background()) })
-	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp, TracerProvider: tp})
+	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp, TracerProvider: tp, SpanIDs: ids})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,24 +78,31 @@ func sdkTelemetry(b *testing.B, tp trace.TracerProvider) *otelgateway.Telemetry 
 // Handler+otel+spans adds Notifier's span, with the global tracer provider
 // of a program that set none. The last two trace through a provider given
 // in Options: the API's no-op provider (a span that records nothing), and
-// the SDK's with no exporter, which records every span.
+// the SDK's with no exporter, which records every span, without and with
+// the invitation's IDs on it (Options.SpanIDs).
 func BenchmarkEngage(b *testing.B) {
 	b.Run("Handler", func(b *testing.B) { benchServe(b, gateway.NewHandler(gateway.Discard, nil)) })
 	b.Run("Handler+otel", func(b *testing.B) {
 		tel := sdkTelemetry(b, nil)
 		benchServe(b, gateway.NewHandler(gateway.Discard, &gateway.Options{Observe: tel.Observe}))
 	})
-	spans := func(b *testing.B, tp trace.TracerProvider) {
-		tel := sdkTelemetry(b, tp)
+	spans := func(b *testing.B, tp trace.TracerProvider, ids bool) {
+		tel := sdkTelemetryIDs(b, tp, ids)
 		benchServe(b, gateway.NewHandler(tel.Notifier(gateway.Discard), &gateway.Options{Observe: tel.Observe}))
 	}
-	b.Run("Handler+otel+spans", func(b *testing.B) { spans(b, nil) })
-	b.Run("Handler+otel+spans+noop", func(b *testing.B) { spans(b, noop.NewTracerProvider()) })
-	b.Run("Handler+otel+spans+sdk", func(b *testing.B) {
-		tp := sdktrace.NewTracerProvider()
-		b.Cleanup(func() { tp.Shutdown(context.Background()) })
-		spans(b, tp)
-	})
+	b.Run("Handler+otel+spans", func(b *testing.B) { spans(b, nil, false) })
+	b.Run("Handler+otel+spans+noop", func(b *testing.B) { spans(b, noop.NewTracerProvider(), false) })
+	for _, ids := range []bool{false, true} {
+		name := "Handler+otel+spans+sdk"
+		if ids {
+			name += "+ids"
+		}
+		b.Run(name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider()
+			b.Cleanup(func() { tp.Shutdown(context.Background()) })
+			spans(b, tp, ids)
+		})
+	}
 }
 
 // BenchmarkEngageBroker is an engage and its cancel through a broker on

@@ -81,8 +81,9 @@
 // broker that delivers the invitation, on any instance,
 // records a span gateway.deliver in the same trace, from the engage's
 // acceptance to the delivery: one trace shows the engage accepted on one
-// instance and delivered on another. Spans carry gateway.visit.id and
-// gateway.interaction.id; a refused request's span has status Error and
+// instance and delivered on another. With Options.SpanIDs, spans carry
+// gateway.visit.id and gateway.interaction.id (not by default: a visitID
+// names a visitor); a refused request's span has status Error and
 // gateway.code.
 //
 // # Cost
@@ -91,7 +92,9 @@
 // the SDK they add no allocation of their own to a request. While the
 // tracer is the global provider and no program has set one, the adapter
 // starts no span (see [Options].TracerProvider), and tracing costs an
-// engage no allocation either. The module's BenchmarkEngage measures the
+// engage no allocation either; a span the SDK records costs the SDK's two
+// (the span and its context), two more with Options.SpanIDs. The
+// module's BenchmarkEngage measures the
 // handler with and without the adapter in one run, with no provider set,
 // the API's no-op one and the SDK's.
 package otelgateway

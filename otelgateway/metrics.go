@@ -57,7 +57,7 @@ func (t *Telemetry) delivered(d push.Delivery) {
 	// From the engage's acceptance to its delivery, in the engage's trace.
 	_, span := t.tracer.Start(trace.ContextWithRemoteSpanContext(ctx, sc), "gateway.deliver",
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithTimestamp(d.Accepted))
-	if span.IsRecording() {
+	if t.ids && span.IsRecording() {
 		span.SetAttributes(KeyVisitID.String(d.VisitID), KeyInteractionID.String(d.InteractionID))
 	}
 	span.End(trace.WithTimestamp(d.Time))

@@ -69,7 +69,8 @@ func (t *Telemetry) tracing() bool {
 	return t.unset == nil || otel.GetTracerProvider() != t.unset
 }
 
-// start starts a span, with the invitation's attributes when it records.
+// start starts a span, with the invitation's attributes when it records
+// and Options.SpanIDs asks for them.
 // It returns ctx and a nil span when the adapter does not trace (see
 // tracing): endSpan accepts that.
 func (t *Telemetry) start(ctx context.Context, name string, kind trace.SpanKind, visitID, interactionID string) (context.Context, trace.Span) {
@@ -77,7 +78,7 @@ func (t *Telemetry) start(ctx context.Context, name string, kind trace.SpanKind,
 		return ctx, nil
 	}
 	ctx, span := t.tracer.Start(ctx, name, spanKinds[kind]...)
-	if span.IsRecording() {
+	if t.ids && span.IsRecording() {
 		if interactionID != "" {
 			span.SetAttributes(KeyVisitID.String(visitID), KeyInteractionID.String(interactionID))
 		} else {

@@ -33,7 +33,7 @@ type instance struct {
 func newInstance(t *testing.T, exp *tracetest.InMemoryExporter, backend push.Backend) *instance {
 	t.Helper()
 	in := &instance{tp: sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))}
-	tel, err := otelgateway.New(&otelgateway.Options{TracerProvider: in.tp})
+	tel, err := otelgateway.New(&otelgateway.Options{TracerProvider: in.tp, SpanIDs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,4 +240,36 @@ func (f notifierFunc) Engage(ctx context.Context, _ *gateway.Profile) error {
 func (f notifierFunc) Cancel(ctx context.Context, _ *gateway.CancelData) error {
 	f(ctx)
 	return nil
+}
+
+// TestSpansCarryNoIDsByDefault: without Options.SpanIDs, no span of an
+// engage carries its visitID or interactionID, and they still form one
+// trace.
+func TestSpansCarryNoIDsByDefault(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	tel, err := otelgateway.New(&otelgateway.Options{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := push.NewBroker(&push.Options{Backend: tel.Backend(push.NewMemoryBackend(nil)), Observer: tel.Observer()})
+	defer b.Shutdown(context.Background())
+	ctx, request := tp.Tracer("test").Start(context.Background(), "POST /server/data/gateway/engage")
+	if err := tel.Notifier(b).Engage(ctx, &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}); err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	spans := exp.GetSpans()
+	if len(spans) < 2 {
+		t.Fatalf("%d spans, want the engage's and the request's", len(spans))
+	}
+	tree(t, spans) // one trace
+	for _, s := range spans {
+		for _, k := range []attribute.Key{otelgateway.KeyVisitID, otelgateway.KeyInteractionID} {
+			if v := attr(s, k); v != "" {
+				t.Errorf("span %s carries %s=%s without SpanIDs", s.Name, k, v)
+			}
+		}
+	}
 }
