@@ -112,13 +112,7 @@ func (s *endedSet[V]) expire(now int64) (removed int) {
 			removed++
 		}
 	}
-	if shrunk(len(s.m), s.peak) {
-		m := make(map[string]endedEntry[V], len(s.m))
-		for k, e := range s.m {
-			m[k] = e
-		}
-		s.m, s.peak = m, len(m)
-	}
+	s.m, s.peak = compact(s.m, s.peak)
 	return removed
 }
 
@@ -147,6 +141,19 @@ func sooner(a, b int64) int64 {
 // rebuild of n entries follows at least 3n deletions, so it costs O(1) per
 // deletion.
 func shrunk(n, peak int) bool { return peak >= 64 && n <= peak/4 }
+
+// compact returns m rebuilt at its size, and that size as its new peak,
+// when it has shrunk from peak; else m and peak.
+func compact[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
+	if !shrunk(len(m), peak) {
+		return m, peak
+	}
+	c := make(map[K]V, len(m)) // not maps.Clone, which may keep m's size
+	for k, v := range m {
+		c[k] = v
+	}
+	return c, len(c)
+}
 
 // ring is a FIFO queue in a circular buffer that grows by doubling and
 // halves when it is three-quarters empty.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -167,10 +166,14 @@ type offer struct {
 	id uint32
 }
 
+// offerID is the 32-bit FNV-1a hash of interactionID, computed in place
+// (hash/fnv's would allocate on the engage path).
 func offerID(interactionID string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(interactionID))
-	return h.Sum32()
+	h := uint32(2166136261)
+	for i := 0; i < len(interactionID); i++ {
+		h = (h ^ uint32(interactionID[i])) * 16777619
+	}
+	return h
 }
 
 // gateVersion starts an encoded visitGate; a record that does not decode

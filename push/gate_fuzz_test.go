@@ -2,6 +2,8 @@ package push
 
 import (
 	"bytes"
+	"hash/fnv"
+	"strings"
 	"testing"
 )
 
@@ -23,4 +25,17 @@ func FuzzDecodeVisitGate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOfferIDIsFNV1a: offerID is FNV-1a of 32 bits, as hash/fnv computes
+// it, so that brokers of different releases sharing a backend count one
+// interactionID alike.
+func TestOfferIDIsFNV1a(t *testing.T) {
+	for _, id := range []string{"", "i-1", "0001Ba8M:x.y_z", strings.Repeat("é", 32)} {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if got, want := offerID(id), h.Sum32(); got != want {
+			t.Errorf("offerID(%q) = %#x, want %#x", id, got, want)
+		}
+	}
 }

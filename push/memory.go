@@ -275,13 +275,7 @@ func (m *MemoryBackend) sweep() (next int64) {
 				next = sooner(next, c.until)
 			}
 		}
-		if shrunk(len(sh.claims), sh.claimPeak) {
-			claims := make(map[string]memClaim, len(sh.claims))
-			for v, c := range sh.claims {
-				claims[v] = c
-			}
-			sh.claims, sh.claimPeak = claims, len(claims)
-		}
+		sh.claims, sh.claimPeak = compact(sh.claims, sh.claimPeak)
 		sh.mu.Unlock()
 	}
 	return next

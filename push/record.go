@@ -144,11 +144,5 @@ func (sh *memShard) sweepRecords(now int64) {
 			delete(sh.records, k)
 		}
 	}
-	if shrunk(len(sh.records), sh.recordPeak) {
-		records := make(map[string]memRecord, len(sh.records))
-		for k, r := range sh.records {
-			records[k] = r
-		}
-		sh.records, sh.recordPeak = records, len(records)
-	}
+	sh.records, sh.recordPeak = compact(sh.records, sh.recordPeak)
 }

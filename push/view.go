@@ -326,13 +326,7 @@ func (b *Broker) sweep() time.Time {
 				delete(sh.visits, v.id)
 			}
 		}
-		if shrunk(len(sh.visits), sh.visitPeak) {
-			visits := make(map[string]*visit, len(sh.visits))
-			for id, v := range sh.visits {
-				visits[id] = v
-			}
-			sh.visits, sh.visitPeak = visits, len(visits)
-		}
+		sh.visits, sh.visitPeak = compact(sh.visits, sh.visitPeak)
 		b.tombs.Add(-int64(sh.tombs.expire(now.UnixNano())))
 		sh.forms.expire(now.UnixNano())
 		if len(sh.due) > 0 {
