@@ -118,8 +118,9 @@ type Observation struct {
 // CodeOK is the Code of an [Observation] for a 200 OK response.
 const CodeOK Code = "OK"
 
-// Handler serves the engage and noengage operations of contract §1. Create
-// one with [NewHandler]; it is safe for concurrent use.
+// Handler serves the engage and noengage operations of contract §1, and
+// notify (§9) when its Notifier is a [Messenger]. Create one with
+// [NewHandler]; it is safe for concurrent use.
 //
 // ServeHTTP routes by path suffix (/gateway/engage, /gateway/noengage,
 // /notification/notify/{visitID}), so the Handler works under any prefix:
