@@ -13,9 +13,8 @@ import (
 // gateway.request.duration.
 func (t *Telemetry) Observe(o gateway.Observation) {
 	s := t.reqAttrs.get(reqKey{o.Operation, o.Code})
-	ctx := context.Background()
-	t.requests.Add(ctx, 1, s.add...)
-	t.reqDuration.Record(ctx, o.Duration.Seconds(), s.rec...)
+	s.count.Add(1)
+	t.reqDuration.Record(context.Background(), o.Duration.Seconds(), s.rec...)
 }
 
 // Observer returns the hooks to set as [push.Options].Observer: they count
@@ -26,24 +25,24 @@ func (t *Telemetry) Observe(o gateway.Observation) {
 // Observer with the same hooks.
 func (t *Telemetry) Observer() *push.Observer {
 	return &push.Observer{
-		Offered: func(ctx context.Context, _ *gateway.Profile) {
-			t.invitations.Add(ctx, 1, t.stageAttrs.get(stageOffered).add...)
+		Offered: func(context.Context, *gateway.Profile) {
+			t.stageAttrs.get(stageOffered).count.Add(1)
 		},
 		Delivered: t.delivered,
-		Shown: func(ctx context.Context, _, _ string) {
-			t.invitations.Add(ctx, 1, t.stageAttrs.get(stageShown).add...)
+		Shown: func(context.Context, string, string) {
+			t.stageAttrs.get(stageShown).count.Add(1)
 		},
 		Ended: func(o push.Outcome) {
-			t.invitations.Add(context.Background(), 1, t.stageAttrs.get(string(o.Result)).add...)
+			t.stageAttrs.get(string(o.Result)).count.Add(1)
 		},
-		StreamOpened: func() { t.opened.Add(context.Background(), 1) },
+		StreamOpened: func() { t.opened.Add(1) },
 		TraceParent:  traceParent,
 	}
 }
 
 func (t *Telemetry) delivered(d push.Delivery) {
 	ctx := context.Background()
-	t.invitations.Add(ctx, 1, t.stageAttrs.get(stageDelivered).add...)
+	t.stageAttrs.get(stageDelivered).count.Add(1)
 	if !d.OnConnect {
 		t.delivery.Record(ctx, max(0, d.Time.Sub(d.Accepted).Seconds()))
 	}

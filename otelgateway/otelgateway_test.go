@@ -3,6 +3,7 @@ package otelgateway_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,9 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) (values map[string]float64
 			units[m.Name] = m.Unit
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
+				if !d.IsMonotonic || d.Temporality != metricdata.CumulativeTemporality {
+					t.Errorf("%s: monotonic %v, %v; want a monotonic cumulative sum", m.Name, d.IsMonotonic, d.Temporality)
+				}
 				for _, p := range d.DataPoints {
 					values[key(m.Name, p.Attributes)] = float64(p.Value)
 				}
@@ -275,5 +279,72 @@ func TestWatchAddsBrokersUp(t *testing.T) {
 	unwatch[0]()
 	if got := live(); got != 0 {
 		t.Errorf("after unwatching both: %v, want 0", got)
+	}
+}
+
+// A notifier that returns ever new FAULT codes grows neither the adapter's
+// cache nor the series past 256 (operation, code) pairs: the rest are
+// counted under otel.metric.overflow=true, and none is lost.
+func TestRequestSeriesOverflow(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const codes = 300
+	for i := range codes {
+		o := gateway.Observation{Operation: "engage", Code: gateway.Code(fmt.Sprintf("C%03d", i)), Duration: time.Millisecond}
+		tel.Observe(o)
+		tel.Observe(o)
+	}
+	got, _ := collect(t, reader)
+	var series, total, overflow float64
+	for k, v := range got {
+		if strings.HasPrefix(k, "gateway.requests{") {
+			series++
+			total += v
+		}
+		if k == "gateway.requests{otel.metric.overflow=true}" {
+			overflow = v
+		}
+	}
+	if series != 257 || total != 2*codes || overflow != 2*(codes-256) {
+		t.Errorf("%v series counting %v requests, %v under overflow; want 257, %d, %d", series, total, overflow, 2*codes, 2*(codes-256))
+	}
+	if got["gateway.request.duration{otel.metric.overflow=true} count"] != 2*(codes-256) {
+		t.Errorf("durations under overflow: %v, want %d", got["gateway.request.duration{otel.metric.overflow=true} count"], 2*(codes-256))
+	}
+	if got["gateway.requests{gateway.code=C000,gateway.operation=engage}"] != 2 {
+		t.Errorf("first code counted %v, want 2", got["gateway.requests{gateway.code=C000,gateway.operation=engage}"])
+	}
+}
+
+// Two Telemetries on one MeterProvider (one per broker, say) add up, as
+// synchronous counters would.
+func TestTelemetriesShareAMeter(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	ok := gateway.Observation{Operation: "engage", Code: gateway.CodeOK, Duration: time.Millisecond}
+	for range 2 {
+		tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tel.Observe(ok)
+		tel.Observer().StreamOpened()
+	}
+	got, _ := collect(t, reader)
+	want := map[string]float64{
+		"gateway.requests{gateway.code=OK,gateway.operation=engage}":               2,
+		"gateway.request.duration{gateway.code=OK,gateway.operation=engage} count": 2,
+		"gateway.streams.opened{}": 2,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }
