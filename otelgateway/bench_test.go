@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -127,36 +128,46 @@ func BenchmarkEngage(b *testing.B) {
 // varies by a few hundred ns from one run to the next on a busy machine.
 // Each of its iterations is a round of roundEngages engages on the bare
 // handler and as many with the adapter, in alternate order, each timed; it
-// reports the median over the rounds of the difference per engage
-// (ns-added/engage), and the bare handler's median (ns-bare/engage). A
+// reports the medians over the rounds of the difference per engage in time
+// (ns-added/engage) and in allocations (allocs-added/engage), and the bare
+// handler's time (ns-bare/engage); B/op and allocs/op are a round's. A
 // round lasts tens of ms, so the collections the adapter's garbage causes
-// fall mostly in its own half. The adapter is installed as in BenchmarkEngage:
-// metrics only (/otel), and metrics with a span the SDK records (/otel+sdk).
+// fall mostly in its own half. The adapter is installed as in
+// BenchmarkEngage: metrics only (/otel), and metrics with a span the SDK
+// records (/otel+sdk).
 func BenchmarkEngageAdded(b *testing.B) {
 	const roundEngages = 10_000
 	var bare http.Handler = gateway.NewHandler(gateway.Discard, nil)
 	q := newBenchRequest()
 	run := func(b *testing.B, with http.Handler) {
-		var added, base []float64
+		var added, allocs, base []float64
+		var ms runtime.MemStats
 		for b.Loop() {
 			var d [2]time.Duration
+			var n [2]uint64
 			for k := range 2 {
 				h, i := bare, 0
 				if (k+len(added))%2 == 1 {
 					h, i = with, 1
 				}
+				runtime.ReadMemStats(&ms)
+				mallocs := ms.Mallocs
 				start := time.Now()
 				for range roundEngages {
 					q.serve(h)
 				}
 				d[i] = time.Since(start)
+				runtime.ReadMemStats(&ms)
+				n[i] = ms.Mallocs - mallocs
 			}
 			added = append(added, float64(d[1]-d[0])/roundEngages)
+			allocs = append(allocs, (float64(n[1])-float64(n[0]))/roundEngages)
 			base = append(base, float64(d[0])/roundEngages)
 		}
 		b.ReportMetric(median(added), "ns-added/engage")
+		b.ReportMetric(median(allocs), "allocs-added/engage")
 		b.ReportMetric(median(base), "ns-bare/engage")
-		b.ReportMetric(0, "ns/op") // a round, not an engage: see the two above
+		b.ReportMetric(0, "ns/op") // a round's: see ns-bare/engage
 	}
 	b.Run("otel", func(b *testing.B) {
 		tel := sdkTelemetry(b, nil)
