@@ -70,6 +70,25 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) (values map[string]float64
 	return values, units
 }
 
+// newMeter returns an SDK MeterProvider that t shuts down, and its manual
+// reader.
+func newMeter(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	return reader, mp
+}
+
+// newTelemetry returns the adapter on mp.
+func newTelemetry(t *testing.T, mp *sdkmetric.MeterProvider) *otelgateway.Telemetry {
+	t.Helper()
+	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tel
+}
+
 // clock is a settable time source for the broker.
 type clock struct {
 	mu  sync.Mutex
@@ -94,12 +113,9 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{reader: sdkmetric.NewManualReader(), clock: &clock{now: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.reader))
-	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader, mp := newMeter(t)
+	r := &rig{reader: reader, clock: &clock{now: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}}
+	tel := newTelemetry(t, mp)
 	r.b = push.NewBroker(&push.Options{Observer: tel.Observer(), Now: r.clock.Now, Lenient: true, Heartbeat: 50 * time.Millisecond})
 	tel.Watch(r.b)
 	gw := gateway.NewHandler(tel.Notifier(r.b), &gateway.Options{Observe: tel.Observe})
@@ -110,7 +126,6 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() {
 		r.b.Shutdown(context.Background())
 		r.srv.Close()
-		mp.Shutdown(context.Background())
 	})
 	return r
 }
@@ -248,13 +263,8 @@ func TestMetricsMoveWithTheFunnel(t *testing.T) {
 }
 
 func TestWatchAddsBrokersUp(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader, mp := newMeter(t)
+	tel := newTelemetry(t, mp)
 	m := push.NewMemoryBackend(nil)
 	var brokers [2]*push.Broker
 	var unwatch [2]func()
@@ -286,13 +296,8 @@ func TestWatchAddsBrokersUp(t *testing.T) {
 // cache nor the series past 256 (operation, code) pairs: the rest are
 // counted under otel.metric.overflow=true, and none is lost.
 func TestRequestSeriesOverflow(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader, mp := newMeter(t)
+	tel := newTelemetry(t, mp)
 	const codes = 300
 	for i := range codes {
 		o := gateway.Observation{Operation: "engage", Code: gateway.Code(fmt.Sprintf("C%03d", i)), Duration: time.Millisecond}
@@ -324,15 +329,10 @@ func TestRequestSeriesOverflow(t *testing.T) {
 // Two Telemetries on one MeterProvider (one per broker, say) add up, as
 // synchronous counters would.
 func TestTelemetriesShareAMeter(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	reader, mp := newMeter(t)
 	ok := gateway.Observation{Operation: "engage", Code: gateway.CodeOK, Duration: time.Millisecond}
 	for range 2 {
-		tel, err := otelgateway.New(&otelgateway.Options{MeterProvider: mp})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tel := newTelemetry(t, mp)
 		tel.Observe(ok)
 		tel.Observer().StreamOpened()
 	}
