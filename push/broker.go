@@ -61,7 +61,7 @@
 // tombstones, visits left empty) and sleeping while nothing can, and sends
 // heartbeats from a wheel: every Heartbeat/16 it writes the heartbeats of
 // the sixteenth of the streams whose turn it is, at once where the socket
-// has room. On Linux, the BSDs and macOS another goroutine waits on the
+// has room, and stops while no stream is open. On Linux, the BSDs and macOS another goroutine waits on the
 // kernel (epoll, kqueue) for the hijacked sockets that have something to
 // read or have closed. Over
 // HTTP/2, or through a ResponseWriter that cannot be hijacked, a goroutine
@@ -477,6 +477,7 @@ func NewBroker(opts *Options) *Broker {
 		seed:          maphash.MakeSeed(),
 		closing:       make(chan struct{}),
 		sweepWake:     make(chan struct{}, 1),
+		beats:         beats{wake: make(chan struct{}, 1)},
 	}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
@@ -773,7 +774,8 @@ func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *
 
 // maintain sweeps and turns the heartbeat wheel, until Shutdown. Neither
 // walks the streams: the sweep does what is due, and each turn of the
-// wheel sends one slot's heartbeats. The sweeper sleeps until the next
+// wheel sends one slot's heartbeats; the wheel's ticker stops while no
+// stream is open. The sweeper sleeps until the next
 // thing comes due (an invitation's expiry, a tombstone's end, …), at most
 // once a second, and for good while nothing can; whatever is added wakes
 // it for a sweep a second later. Idle streams thus cost no work, and a
@@ -808,7 +810,12 @@ func (b *Broker) maintain() {
 				at = time.Now().Add(time.Second)
 			}
 		case <-beat.C:
-			b.beat()
+			if b.beat() {
+				beat.Stop()
+			}
+		case <-b.beats.wake:
+			b.beats.resume()
+			beat.Reset(b.heartbeat / beatSlots)
 		}
 	}
 }

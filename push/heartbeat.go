@@ -3,6 +3,7 @@ package push
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,11 +15,16 @@ const beatSlots = 16
 // is furthest away. Each stream thus gets a heartbeat once per Heartbeat,
 // without a timer of its own, and the heartbeats of many streams are
 // spread over the interval rather than sent at once; no tick touches more
-// than its slot.
+// than its slot. The ticker stops at a turn that finds the wheel empty,
+// and the next stream added starts it again: a broker without streams
+// does not wake for them.
 type beats struct {
-	mu    sync.Mutex
-	slots [beatSlots][]*subscriber
-	next  int // the slot of the next turn
+	mu     sync.Mutex
+	slots  [beatSlots][]*subscriber
+	next   int           // the slot of the next turn
+	n      int           // the streams in the wheel
+	asleep bool          // the ticker is stopped; add wakes it through wake
+	wake   chan struct{} // made by NewBroker, with room for one
 
 	// The ticker's own: when the wheel started, each turn's length, how
 	// many turns it made, and a turn's copy of its slot.
@@ -26,15 +32,25 @@ type beats struct {
 	turn   time.Duration
 	turned int64
 	batch  []*subscriber
+	ticks  atomic.Int64 // the ticks it took, for tests
 }
 
-// add puts s in the wheel. The caller holds s.mu.
+// add puts s in the wheel, and wakes the ticker if it sleeps. The caller
+// holds s.mu.
 func (w *beats) add(s *subscriber) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	i := (w.next + beatSlots - 1) % beatSlots // the turn furthest away
 	w.slots[i] = append(w.slots[i], s)
 	s.beatSlot, s.beatPos = uint8(i), int32(len(w.slots[i]))
+	w.n++
+	if w.asleep {
+		w.asleep = false
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // remove takes s out of the wheel, if it is in it.
@@ -55,17 +71,26 @@ func (w *beats) remove(s *subscriber) {
 	}
 	w.slots[s.beatSlot] = slot
 	s.beatPos = 0
+	w.n--
 }
 
 // startBeats sets the wheel to turn every turn from now.
 func (w *beats) startBeats(turn time.Duration) { w.start, w.turn = time.Now(), turn }
 
+// resume counts the turns the wheel slept through as made: a stream added
+// to a sleeping wheel gets its first heartbeat a whole Heartbeat after it
+// joined, not at once.
+func (w *beats) resume() { w.turned = int64(time.Since(w.start) / w.turn) }
+
 // beat turns the wheel as many times as are due, at most once around,
 // and sends the heartbeats of the slots it turns past: a ticker drops the
 // ticks its goroutine was too busy to take, and heartbeats must not come
-// less often for it. It runs on the broker's maintenance goroutine.
-func (b *Broker) beat() {
+// less often for it. It reports whether the wheel is empty, and then
+// asleep: the ticker is to stop until add wakes it. It runs on the
+// broker's maintenance goroutine.
+func (b *Broker) beat() (asleep bool) {
 	w := &b.beats
+	w.ticks.Add(1)
 	due := int64(time.Since(w.start) / w.turn)
 	turns := min(due-w.turned, beatSlots)
 	w.turned = due
@@ -79,6 +104,10 @@ func (b *Broker) beat() {
 		}
 		clear(w.batch)
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.asleep = w.n == 0
+	return w.asleep
 }
 
 // sendHeartbeat sends s its heartbeat comment, unless a write is under way

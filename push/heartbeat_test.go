@@ -68,6 +68,44 @@ func TestHeartbeatsAreSpreadOverTheInterval(t *testing.T) {
 	}
 }
 
+// TestHeartbeatTickerSleepsWithoutStreams: a broker with no stream open
+// does not wake for heartbeats. The wheel's ticker stops at a turn that
+// finds no stream, starts again for the next stream, which gets its
+// heartbeats once per Heartbeat, and stops again once that stream is gone.
+func TestHeartbeatTickerSleepsWithoutStreams(t *testing.T) {
+	t.Parallel()
+	const hb = 320 * time.Millisecond // a turn every 20 ms
+	b, srv := streamServer(t, false, &push.Options{Heartbeat: hb})
+	quiet := func(when string) {
+		t.Helper()
+		time.Sleep(hb / 4) // the turn that finds the wheel empty
+		ticks := b.BeatTicks()
+		time.Sleep(hb) // sixteen turns, were it ticking
+		if n := b.BeatTicks() - ticks; n != 0 {
+			t.Errorf("%s: the ticker ticked %d times in a Heartbeat without a stream, want 0", when, n)
+		}
+	}
+	quiet("at the start")
+
+	s := openRaw(t, srv, false, "/notification/v-1")
+	at := heartbeats(s, 3*hb+hb/2)
+	if len(at) < 2 || len(at) > 4 {
+		t.Errorf("a stream opened on a sleeping wheel got %d heartbeats in %v, want one per %v", len(at), 3*hb+hb/2, hb)
+	}
+	for j := 1; j < len(at); j++ {
+		if gap := at[j].Sub(at[j-1]); gap < hb/2 || gap > hb*3/2 {
+			t.Errorf("heartbeats %v apart, want %v", gap, hb)
+		}
+	}
+	s.conn.Close()
+	for start := time.Now(); b.Stats().Subscribers != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the closed stream is still counted")
+		}
+	}
+	quiet("after the stream went")
+}
+
 // TestGoneStreamsLeaveNothingBehind: a stream that goes leaves the
 // poller and the heartbeat wheel at once and, once its visit has nothing
 // left, the next sweep forgets the visit, over HTTP/1.1, TLS and HTTP/2.
