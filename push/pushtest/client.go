@@ -37,6 +37,12 @@ type instance struct {
 // Backend and OnDisposition are set here), each behind a server.
 func start(t *testing.T, newCluster func(t *testing.T, n int) *Cluster, n int, opts push.Options) (*Cluster, []*instance) {
 	t.Helper()
+	return startEach(t, newCluster, n, func(int) push.Options { return opts })
+}
+
+// startEach is start with the options of instance i from opts(i).
+func startEach(t *testing.T, newCluster func(t *testing.T, n int) *Cluster, n int, opts func(i int) push.Options) (*Cluster, []*instance) {
+	t.Helper()
 	c := newCluster(t, n)
 	if c == nil || len(c.Backends) != n {
 		t.Fatalf("newCluster(t, %d) must return a Cluster with %d backends", n, n)
@@ -44,7 +50,7 @@ func start(t *testing.T, newCluster func(t *testing.T, n int) *Cluster, n int, o
 	insts := make([]*instance, n)
 	for i := range n {
 		in := &instance{name: string(rune('A' + i))}
-		o := opts
+		o := opts(i)
 		o.Backend = c.Backends[i]
 		o.OnDisposition = func(_ context.Context, d push.Disposition) {
 			in.mu.Lock()

@@ -47,7 +47,10 @@
 //     answered 200 meanwhile is delivered on every instance;
 //   - after a wipe, gating starts afresh and holds again, outcomes are
 //     reported once, and notify messages the instances had applied are
-//     kept for their NotifyTTL.
+//     kept for their NotifyTTL;
+//   - an engage's trace context (push.Observer.TraceParent) reaches the
+//     instance that delivers it, and an engage without one arrives
+//     without one (contract §7.3).
 //
 // The checks run in parallel, each with a cluster of its own; with the
 // memory backend the whole suite takes a few seconds.
