@@ -122,8 +122,14 @@ func (c *console) snapshot(after int64) snapshot {
 	return s
 }
 
+// consoleWriteTimeout bounds each write of a console's stream: a page that
+// stops reading is let go.
+const consoleWriteTimeout = 10 * time.Second
+
 // serveEvents streams a snapshot at once and then every second, until the
-// page goes or the console shuts down.
+// page goes or the console shuts down. The stream lasts as long as the
+// page: each write has a deadline of its own in place of the server's
+// WriteTimeout, which counts from the request and would end the stream.
 func (c *console) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -138,6 +144,7 @@ func (c *console) serveEvents(w http.ResponseWriter, r *http.Request) {
 			seq = s.Events[n-1].Seq
 		}
 		data, _ := json.Marshal(s)
+		rc.SetWriteDeadline(time.Now().Add(consoleWriteTimeout))
 		if _, err := w.Write(append(append([]byte("data: "), data...), '\n', '\n')); err != nil {
 			return
 		}
