@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/engagekit/gateway"
@@ -18,8 +19,9 @@ import (
 // broker's gauges (Broker.Stats), the funnel and request counts its hooks
 // give, and the last events with their visitIDs masked.
 type console struct {
-	b    *push.Broker
-	done chan struct{} // closed by Shutdown: the streams end
+	b       *push.Broker
+	done    chan struct{} // closed by Shutdown: the streams end
+	streams atomic.Int64  // the event streams open
 
 	mu     sync.Mutex
 	counts map[string]int64 // funnel stages, and "engage OK" style request counts
@@ -122,6 +124,14 @@ func (c *console) snapshot(after int64) snapshot {
 	return s
 }
 
+// maxConsoleStreams bounds the console streams open at once on an
+// instance: past it /console/events answers 503 with Retry-After, and the
+// page's EventSource tries again.
+const maxConsoleStreams = 16
+
+// errConsoleFull is the answer past maxConsoleStreams.
+var errConsoleFull = &gateway.Fault{Code: gateway.CodeUnavailable, Message: "too many console streams open; try again later", RetryAfter: 5 * time.Second}
+
 // consoleWriteTimeout bounds each write of a console's stream: a page that
 // stops reading is let go.
 const consoleWriteTimeout = 10 * time.Second
@@ -131,6 +141,11 @@ const consoleWriteTimeout = 10 * time.Second
 // page: each write has a deadline of its own in place of the server's
 // WriteTimeout, which counts from the request and would end the stream.
 func (c *console) serveEvents(w http.ResponseWriter, r *http.Request) {
+	defer c.streams.Add(-1)
+	if c.streams.Add(1) > maxConsoleStreams {
+		gateway.WriteError(w, errConsoleFull)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
