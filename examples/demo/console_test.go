@@ -31,28 +31,11 @@ var consoleScreenshot = flag.String("console-screenshot", "", "write a PNG of th
 func TestConsole(t *testing.T) {
 	ctx := newBrowser(t)
 	key, _ := push.NewTokenKey("k1")
-	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: &key}})
-	srv := httptest.NewServer(d.Handler)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		d.Broker.Shutdown(ctx)
-		d.Ops.Shutdown(ctx)
-		srv.Close()
-	})
+	srv := consoleDemo(t, &key)
 	if resp, err := http.Get(srv.URL + "/console"); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("/console without credentials: %v %v, want 401", err, resp.Status)
 	}
-	credentials := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{
-			"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)),
-		}})
-		return err
-	})
-	do(t, ctx, "open the console", credentials, chromedp.Navigate(srv.URL+"/console"), chromedp.WaitReady("#funnel"))
+	do(t, ctx, "open the console", consoleCredentials, chromedp.Navigate(srv.URL+"/console"), chromedp.WaitReady("#funnel"))
 	wantOnPage(t, ctx, "the console is not live", `document.getElementById("status").textContent.startsWith("live")`)
 	wantOnPage(t, ctx, "the console does not start at 0", `document.getElementById("count-engage").textContent === "0"`)
 
@@ -121,3 +104,67 @@ func TestConsole(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleComesBackWhenFull: a console opened while the instance has as
+// many console streams as it allows is refused (503), says so, and goes
+// live by itself once a stream is free: an EventSource alone would give up
+// for good at the 503.
+func TestConsoleComesBackWhenFull(t *testing.T) {
+	ctx := newBrowser(t)
+	srv := consoleDemo(t, nil)
+	var open []*http.Response
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	for {
+		req, _ := http.NewRequest("GET", srv.URL+"/console/events", nil)
+		req.SetBasicAuth(user, password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || len(open) == 0 {
+				t.Fatalf("console stream %d: %s", len(open)+1, resp.Status)
+			}
+			break
+		}
+		open = append(open, resp)
+	}
+	do(t, ctx, "open the console", consoleCredentials, chromedp.Navigate(srv.URL+"/console"), chromedp.WaitReady("#funnel"))
+	wantOnPage(t, ctx, "the refused console does not say so", `document.getElementById("status").textContent.startsWith("disconnected")`)
+	open[0].Body.Close()
+	open = open[1:]
+	wantOnPage(t, ctx, "the console does not come back once a stream is free", `document.getElementById("status").textContent.startsWith("live")`)
+}
+
+// consoleDemo serves a demo with the engage credentials (and key, when
+// not nil, for visitor tokens) until the test ends.
+func consoleDemo(t *testing.T, key *push.TokenKey) *httptest.Server {
+	t.Helper()
+	d := NewDemo(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Security: shop.Security{Credentials: engageauth.Credentials{User: user, Password: password}, TokenKey: key}})
+	srv := httptest.NewServer(d.Handler)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.Broker.Shutdown(ctx)
+		d.Ops.Shutdown(ctx)
+		srv.Close()
+	})
+	return srv
+}
+
+// consoleCredentials has the browser send the engage credentials with
+// every request.
+var consoleCredentials = chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+		return err
+	}
+	_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)),
+	}})
+	return err
+})

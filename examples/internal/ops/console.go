@@ -126,7 +126,7 @@ func (c *console) snapshot(after int64) snapshot {
 
 // maxConsoleStreams bounds the console streams open at once on an
 // instance: past it /console/events answers 503 with Retry-After, and the
-// page's EventSource tries again.
+// console's page tries again after that long (console.js).
 const maxConsoleStreams = 16
 
 // errConsoleFull is the answer past maxConsoleStreams.

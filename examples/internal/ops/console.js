@@ -108,11 +108,25 @@
     text("status", "live, updated " + new Date(s.t).toLocaleTimeString());
   }
 
-  var es = new EventSource("/console/events");
-  es.onmessage = function (e) {
-    var s;
-    try { s = JSON.parse(e.data); } catch (err) { return; }
-    update(s);
-  };
-  es.onerror = function () { text("status", es.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…"); };
+  // An EventSource retries a stream that ends, but gives up for good on
+  // an answer that is not 200 (the instance has as many console streams
+  // open as it allows, or it is restarting): then open a new one later.
+  var RETRY = 5000; // ms; what the 503 says in Retry-After
+  function connect() {
+    var es = new EventSource("/console/events");
+    es.onmessage = function (e) {
+      var s;
+      try { s = JSON.parse(e.data); } catch (err) { return; }
+      update(s);
+    };
+    es.onerror = function () {
+      if (es.readyState !== EventSource.CLOSED) {
+        text("status", "reconnecting…");
+        return;
+      }
+      text("status", "disconnected; trying again in " + RETRY / 1000 + " s");
+      setTimeout(connect, RETRY);
+    };
+  }
+  connect();
 })();
