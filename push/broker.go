@@ -404,8 +404,9 @@ type Broker struct {
 	invBytes          atomic.Int64 // what the live invitations and kept notes count toward maxInvBytes
 	notesHeld         atomic.Int64 // the kept notify messages
 
-	beats  beats  // the heartbeat wheel
-	poller poller // the kernel's news about hijacked streams' sockets
+	beats     beats     // the heartbeat wheel
+	readiness readiness // what Ready last learned
+	poller    poller    // the kernel's news about hijacked streams' sockets
 
 	// The sweeper sleeps until something comes due; wakeSweeper wakes it.
 	sweepAsleep atomic.Bool

@@ -229,18 +229,3 @@ func writeDispositionOK(w http.ResponseWriter, interactionID string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	io.WriteString(w, `{"status":"OK","interactionID":"`+interactionID+"\"}\n")
 }
-
-// Ready reports whether the broker can take engages and cancels now, for a
-// readiness probe: nil, or a [*gateway.Fault] matching
-// [gateway.ErrUnavailable] when the broker is shutting down or its
-// backend's Ping fails within ctx. It is cheap for the memory backend and
-// one round trip for a networked one.
-func (b *Broker) Ready(ctx context.Context) error {
-	if b.closed() {
-		return errClosed
-	}
-	if err := b.backend.Ping(ctx); err != nil {
-		return backendUnavailable("Ping", err)
-	}
-	return nil
-}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,6 +313,10 @@ func TestEventTraceParent(t *testing.T) {
 	}
 }
 
+// TestReady: Ready answers nil while the backend answers, ErrUnavailable
+// within a second of it going down (what a Ping found is reused for a
+// second), nil again within a second of it coming back, and
+// ErrUnavailable once the broker is shut down.
 func TestReady(t *testing.T) {
 	t.Parallel()
 	f := &faults{}
@@ -322,13 +327,68 @@ func TestReady(t *testing.T) {
 		t.Errorf("Ready: %v, want nil", err)
 	}
 	f.down.Store(true)
-	if err := b.Ready(context.Background()); !errors.Is(err, gateway.ErrUnavailable) {
-		t.Errorf("Ready with the backend down: %v, want ErrUnavailable", err)
-	}
+	eventually(t, "Ready with the backend down is not ErrUnavailable", func() bool {
+		return errors.Is(b.Ready(context.Background()), gateway.ErrUnavailable)
+	})
 	f.down.Store(false)
+	eventually(t, "Ready with the backend back is not nil", func() bool { return b.Ready(context.Background()) == nil })
 	b.Shutdown(context.Background())
 	if err := b.Ready(context.Background()); !errors.Is(err, gateway.ErrUnavailable) {
 		t.Errorf("Ready after Shutdown: %v, want ErrUnavailable", err)
+	}
+}
+
+// pingCounter is a backend whose Ping is counted and takes a while, as a
+// networked one's does.
+type pingCounter struct {
+	*push.MemoryBackend
+	pings atomic.Int64
+}
+
+func (p *pingCounter) Ping(ctx context.Context) error {
+	p.pings.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return p.MemoryBackend.Ping(ctx)
+}
+
+// TestReadyProbesShareOnePing: a flood of readiness probes, which anyone
+// who reaches /readyz may send, costs the backend one Ping a second, not
+// one each; a probe that gives up early (its context ends) gets an error
+// and spoils nothing for the others.
+func TestReadyProbesShareOnePing(t *testing.T) {
+	t.Parallel()
+	be := &pingCounter{MemoryBackend: push.NewMemoryBackend(nil)}
+	b := push.NewBroker(&push.Options{Backend: be})
+	defer b.Shutdown(context.Background())
+
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Ready(gone); !errors.Is(err, gateway.ErrUnavailable) {
+		t.Errorf("Ready with an ended context: %v, want ErrUnavailable", err)
+	}
+	probe := func(n int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() { errs <- b.Ready(context.Background()) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("Ready: %v, want nil", err)
+			}
+		}
+	}
+	probe(500)
+	probe(500)
+	if got := be.pings.Load(); got != 1 {
+		t.Errorf("1,000 probes within a second made %d Pings, want 1", got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	probe(500)
+	if got := be.pings.Load(); got != 2 {
+		t.Errorf("after a second, 500 more probes made %d Pings in all, want 2", got)
 	}
 }
 
