@@ -321,12 +321,14 @@ type Options struct {
 	// [Outcome]): answered, cancelled or expired, and each engage the Gate
 	// suppressed, once across every broker sharing the Backend. Every
 	// broker sees each end; the one that first creates the outcome's
-	// record in the Backend (see [Backend.Store]) reports it. It is called
-	// from one goroutine of the broker, one outcome at a time, shortly
-	// after the end: return soon, as the next outcomes wait (the webhook
-	// module's Sender.OnOutcome queues and returns at once). At most 4,096
-	// outcomes wait; past that the newest are dropped, logged (at most
-	// once every 10 s) and counted in [Stats].OutcomesDropped.
+	// record in the Backend (see [Backend.Store]) reports it; a broker
+	// holds 8 elections at once. It is called one outcome at a time,
+	// shortly after the end: return soon, as the next outcomes wait (the
+	// webhook module's Sender.OnOutcome queues and returns at once). As
+	// many outcomes may wait as MaxInvitations (at least 4,096), so that
+	// every invitation may end at once; past that the newest are dropped,
+	// logged (at most once every 10 s) and counted in
+	// [Stats].OutcomesDropped.
 	//
 	// When the Backend cannot be reached the broker reports the outcome
 	// all the same, so each broker that saw it may: an outcome is then
@@ -512,9 +514,11 @@ func NewBroker(opts *Options) *Broker {
 		go b.listen(ctx)
 	}
 	if opts.OnOutcome != nil {
-		b.reporter = &reporter{on: opts.OnOutcome, queue: make(chan pendingOutcome, outcomeQueue), ttl: maxExpiresIn + b.tombTTL}
-		b.wg.Add(1)
-		go b.reportOutcomes()
+		b.reporter = newReporter(opts.OnOutcome, int(b.maxInvs), maxExpiresIn+b.tombTTL)
+		for range electors {
+			b.wg.Add(1)
+			go b.elect()
+		}
 	}
 	b.wg.Add(1)
 	go b.maintain()
@@ -866,8 +870,8 @@ type Stats struct {
 	InvitationBytes int64
 	// Notifications is the notify messages kept for pages that open later.
 	Notifications int
-	// OutcomesDropped is the outcomes not reported because 4,096 were
-	// waiting for OnOutcome already (see [Options.OnOutcome]), since the
+	// OutcomesDropped is the outcomes not reported because as many as may
+	// wait were waiting already (see [Options.OnOutcome]), since the
 	// broker started.
 	OutcomesDropped int
 }

@@ -171,3 +171,45 @@ func TestOutcomesWhileTheBackendHangs(t *testing.T) {
 		t.Errorf("the %d outcomes took %v to report, want them within 5 s", n, took)
 	}
 }
+
+// slowStore is a backend whose Store, the outcome election's call, takes
+// a networked backend's round trip.
+type slowStore struct {
+	*push.MemoryBackend
+	delay time.Duration
+}
+
+func (s *slowStore) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	time.Sleep(s.delay)
+	return s.MemoryBackend.Store(ctx, key, data, rev, ttl)
+}
+
+// TestABurstOfOutcomesIsReported: when 6,000 invitations expire at once
+// (a campaign's engages, sent together with one expiresIn), every outcome
+// is reported, though each election takes a millisecond. Before, 4,096
+// outcomes could wait, and one election ran at a time: 1,904 were dropped.
+func TestABurstOfOutcomesIsReported(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	be := &slowStore{MemoryBackend: push.NewMemoryBackend(&push.MemoryOptions{Now: clk.Now}), delay: time.Millisecond}
+	var reported atomic.Int64
+	b := push.NewBroker(&push.Options{Backend: be, Lenient: true, Now: clk.Now, Heartbeat: time.Hour,
+		OnOutcome: func(push.Outcome) { reported.Add(1) }})
+	t.Cleanup(func() { b.Shutdown(context.Background()) })
+	const n = 6000
+	for i := range n {
+		p := &gateway.Profile{InteractionID: "i-1", VisitID: "v-" + strconv.Itoa(i), Channels: []string{"chat"}, ExpiresIn: 5}
+		if err := b.Engage(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(10 * time.Second)
+	b.Sweep()
+	start := time.Now()
+	for reported.Load()+int64(b.Stats().OutcomesDropped) < n && time.Since(start) < 30*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, dropped := reported.Load(), b.Stats().OutcomesDropped; got != n || dropped != 0 {
+		t.Errorf("%d of %d outcomes reported and %d dropped after %v", got, n, dropped, time.Since(start).Round(time.Millisecond))
+	}
+}
