@@ -16,8 +16,8 @@ import (
 // round trip, so elections run on goroutines of their own (electors of
 // them at once), fed by a bounded queue, never under a shard's lock.
 
-// electors is how many elections a broker holds at once: with a round
-// trip of a millisecond, 8,000 outcomes a second.
+// electors is how many elections a broker holds at once, each a round
+// trip to the backend.
 const electors = 8
 
 // minOutcomeQueue is the fewest outcomes that may wait for their
