@@ -61,9 +61,9 @@
 // tombstones, visits left empty) and sleeping while nothing can, and sends
 // heartbeats from a wheel: every Heartbeat/16 it writes the heartbeats of
 // the sixteenth of the streams whose turn it is, at once where the socket
-// has room, and stops while no stream is open. On Linux, the BSDs and macOS another goroutine waits on the
-// kernel (epoll, kqueue) for the hijacked sockets that have something to
-// read or have closed. Over
+// has room; the wheel stops while no stream is open. On Linux, the BSDs
+// and macOS another goroutine waits on the kernel (epoll, kqueue) for the
+// hijacked sockets that have something to read or have closed. Over
 // HTTP/2, or through a ResponseWriter that cannot be hijacked, a goroutine
 // holds the stream as usual. Because the server no longer owns these
 // connections, http.Server.Shutdown does not close them: call
@@ -780,10 +780,10 @@ func (b *Broker) finish(ctx context.Context, visitID, interactionID string, ev *
 // maintain sweeps and turns the heartbeat wheel, until Shutdown. Neither
 // walks the streams: the sweep does what is due, and each turn of the
 // wheel sends one slot's heartbeats; the wheel's ticker stops while no
-// stream is open. The sweeper sleeps until the next
-// thing comes due (an invitation's expiry, a tombstone's end, …), at most
-// once a second, and for good while nothing can; whatever is added wakes
-// it for a sweep a second later. Idle streams thus cost no work, and a
+// stream is open. The sweeper sleeps until the next thing comes due (an
+// invitation's expiry, a tombstone's end, …), at most once a second, and
+// for good while nothing can; whatever is added wakes it for a sweep a
+// second later. Idle streams thus cost no work, and a
 // far expiry no wakeup before its time.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
