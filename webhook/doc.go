@@ -83,7 +83,11 @@
 // Stats.Dropped counts it, and a warning is logged at most once every 10
 // seconds with the total dropped. Dropping the newest rather than the
 // oldest keeps a promise: an outcome Send accepted is never discarded to
-// make room, and the caller of the one refused learns it at once.
+// make room, and the caller of the one refused learns it at once. A
+// broker reports a burst as it comes (every invitation of a campaign
+// expiring at once: up to push.Options.MaxInvitations outcomes, 100,000
+// by default), faster than a receiver answers; size QueueSize for the
+// bursts you expect.
 //
 // # Retries
 //
