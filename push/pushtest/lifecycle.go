@@ -335,3 +335,49 @@ func outcomesOnce(t *testing.T, nc func(*testing.T, int) *Cluster) {
 		t.Errorf("outcomes reported:\n%v\nwant each once:\n%v", seen, want)
 	}
 }
+
+// outcomeBurst: when many invitations expire at once on three instances,
+// each outcome is reported once, none is lost, and the instances' elections
+// run at once (several at a time on each) without a repeat.
+func outcomeBurst(t *testing.T, nc func(*testing.T, int) *Cluster) {
+	const n = 600
+	var mu sync.Mutex
+	reported := map[string]int{}
+	_, in := start(t, nc, 3, push.Options{Lenient: true, OnOutcome: func(o push.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported[o.VisitID+" "+string(o.Result)]++
+	}})
+	for i := range n {
+		if r := in[i%3].engage(t, profile(fmt.Sprintf("v-%d", i), "i-1", `,"expiresIn":1`)); r.status != http.StatusOK {
+			t.Fatalf("engage %d: %v", i, r)
+		}
+	}
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		k := 0
+		for _, c := range reported {
+			k += c
+		}
+		return k
+	}
+	eventually(t, fmt.Sprintf("the %d outcomes are reported", n), func() bool { return total() >= n })
+	time.Sleep(1500 * time.Millisecond) // time for a repeat to show
+	mu.Lock()
+	defer mu.Unlock()
+	var wrong []string
+	for i := range n {
+		if c := reported[fmt.Sprintf("v-%d expired", i)]; c != 1 {
+			wrong = append(wrong, fmt.Sprintf("v-%d reported %d times", i, c))
+		}
+	}
+	if len(reported) != n || len(wrong) > 0 {
+		t.Errorf("%d outcomes reported for %d invitations; %d wrong, the first: %v", total(), n, len(wrong), wrong[:min(len(wrong), 5)])
+	}
+	for _, x := range in {
+		if d := x.broker.Stats().OutcomesDropped; d != 0 {
+			t.Errorf("instance %s dropped %d outcomes", x.name, d)
+		}
+	}
+}

@@ -39,7 +39,8 @@
 //   - offer gating (push.Gate) holds across instances, and of engages
 //     racing on two instances it admits as many as it allows;
 //   - each outcome (push.Options.OnOutcome) is reported once across three
-//     instances: accepted, cancelled, expired and suppressed;
+//     instances: accepted, cancelled, expired and suppressed, and so is
+//     each of a burst of 600 invitations expiring at once;
 //   - during an outage, an engage a Gate counts, a notify and a
 //     "submitted" report are answered 503 with Retry-After, and an
 //     outcome is still reported; after it, forms, cool-downs, notifies and
@@ -130,6 +131,7 @@ var checks = []check{
 	{"offer gating holds across instances", gatingAcrossInstances},
 	{"of engages racing on two instances the gate admits exactly one", gatingRace},
 	{"each outcome is reported once across instances", outcomesOnce},
+	{"a burst of outcomes on three instances is reported once each", outcomeBurst},
 }
 
 // strict and lenient are the broker options of the checks.
