@@ -158,20 +158,9 @@ func main() {
 	redisURL := flag.String("redis", "", "with -backend redis: the Redis URL (redis://host:6379/0); empty starts redis-server from PATH on a free port")
 	addr1 := flag.String("addr1", "127.0.0.1:8081", "listen address of instance 1")
 	addr2 := flag.String("addr2", "127.0.0.1:8082", "listen address of instance 2")
-	security := shop.SecurityFlags(flag.CommandLine)
-	lifecycleFlags := lifecycle.Flags(flag.CommandLine)
+	setup := shop.Flags(flag.CommandLine)
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	sec, err := security()
-	if err != nil {
-		log.Error("cluster", "err", err)
-		os.Exit(2)
-	}
-	lc, err := lifecycleFlags(log)
-	if err != nil {
-		log.Error("cluster", "err", err)
-		os.Exit(2)
-	}
+	log, sec, lc := setup("cluster")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, err := Start(ctx, Config{Addrs: []string{*addr1, *addr2}, Backend: *backend, NATSURL: *natsURL, RedisURL: *redisURL, Log: log, Security: sec, Lifecycle: lc})

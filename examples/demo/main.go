@@ -32,14 +32,12 @@ package main
 import (
 	"context"
 	"flag"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/engagekit/gateway/examples/internal/lifecycle"
 	"github.com/engagekit/gateway/examples/internal/shop"
 	"github.com/engagekit/gateway/push"
 
@@ -48,20 +46,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (\":8080\" listens on every interface)")
-	security := shop.SecurityFlags(flag.CommandLine)
-	lifecycleFlags := lifecycle.Flags(flag.CommandLine)
+	setup := shop.Flags(flag.CommandLine)
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	sec, err := security()
-	if err != nil {
-		log.Error("demo", "err", err)
-		os.Exit(2)
-	}
-	lc, err := lifecycleFlags(log)
-	if err != nil {
-		log.Error("demo", "err", err)
-		os.Exit(2)
-	}
+	log, sec, lc := setup("demo")
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Error("demo: cannot listen", "err", err)
