@@ -380,15 +380,20 @@ func TestReadyProbesShareOnePing(t *testing.T) {
 			}
 		}
 	}
+	// At most one Ping a second: one, unless a busy machine stretches the
+	// probes past a second.
+	atMost := func(start time.Time) int64 { return 1 + int64(time.Since(start)/time.Second) }
+	start := time.Now()
 	probe(500)
 	probe(500)
-	if got := be.pings.Load(); got != 1 {
-		t.Errorf("1,000 probes within a second made %d Pings, want 1", got)
+	if got, want := be.pings.Load(), atMost(start); got > want {
+		t.Errorf("1,000 probes in %v made %d Pings, want at most %d", time.Since(start), got, want)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // the answer is stale
+	before, start := be.pings.Load(), time.Now()
 	probe(500)
-	if got := be.pings.Load(); got != 2 {
-		t.Errorf("after a second, 500 more probes made %d Pings in all, want 2", got)
+	if got, want := be.pings.Load()-before, atMost(start); got < 1 || got > want {
+		t.Errorf("500 probes a second later made %d Pings, want 1 to %d", got, want)
 	}
 }
 
