@@ -78,7 +78,7 @@ type Telemetry struct {
 	delivery    metric.Float64Histogram
 
 	// The counters are atomics, which the meter reads at each collection
-	// (see counts): gateway.requests by reqAttrs, gateway.invitations by
+	// (see attrSet): gateway.requests by reqAttrs, gateway.invitations by
 	// stageAttrs, and gateway.streams.opened.
 	reqAttrs   attrCache[reqKey]
 	stageAttrs attrCache[string]

@@ -348,3 +348,30 @@ func TestTelemetriesShareAMeter(t *testing.T) {
 		}
 	}
 }
+
+// Requests observed at once with codes never seen before are all counted:
+// of two calls that make a code's attribute set at once, one set is kept,
+// and both count in it.
+func TestConcurrentFirstObservationsAreCounted(t *testing.T) {
+	reader, mp := newMeter(t)
+	tel := newTelemetry(t, mp)
+	const codes, workers, each = 50, 8, 20
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := range codes {
+				for range each {
+					tel.Observe(gateway.Observation{Operation: "engage", Code: gateway.Code(fmt.Sprintf("C%02d", c))})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := collect(t, reader)
+	for c := range codes {
+		k := fmt.Sprintf("gateway.requests{gateway.code=C%02d,gateway.operation=engage}", c)
+		if got[k] != workers*each {
+			t.Errorf("%s = %v, want %d", k, got[k], workers*each)
+		}
+	}
+}
