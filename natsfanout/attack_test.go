@@ -49,45 +49,67 @@ func TestNotifyFloodKeepsTheVisitsCap(t *testing.T) {
 	}
 }
 
-// TestRecordsForgetTheOldestWritten measures what the records bucket's
-// bound means for offer gating: past MaxRecordBytes NATS forgets the
-// record written longest ago, whatever its TTL, so a visit's gating
-// state (kept 24 h) goes before the outcome elections (35 min) written
-// after it, and the visit's next engage then passes its cool-down. The
-// figure it logs sizes the bound in natsfanout's package doc.
-func TestRecordsForgetTheOldestWritten(t *testing.T) {
-	const bound = 64 << 10
-	c := newCluster(t, 1, &natsfanout.Options{MaxRecordBytes: bound})
+// Record keys as a broker makes them: a kind, then each part after its
+// length (uvarint 40 is '('); IDs of 40 characters.
+var (
+	gatingKey   = "v(" + fmt.Sprintf("vis-%036d", 0)
+	electionKey = func(i int) string { return fmt.Sprintf("o(vis-%036d(ixn-%036d\rlz3k9q0a1b2c", i, i) }
+)
+
+// TestElectionsKeepGatingState: outcome elections, written once per
+// outcome, do not push a visit's offer-gating state out of its bucket.
+// Both shared one bucket, which forgot the record written longest ago
+// whatever its TTL: in a bound of 64 KiB, the gating record (kept 24 h)
+// went at the 250th election written after it, and the visit's next
+// engage then passed its cool-down.
+func TestElectionsKeepGatingState(t *testing.T) {
+	if push.IsElection(gatingKey) || !push.IsElection(electionKey(0)) {
+		t.Fatal("the test's keys are not a gating record and an election")
+	}
+	c := newCluster(t, 1, &natsfanout.Options{MaxRecordBytes: 64 << 10})
 	be := c.backends[0]
 	ctx := context.Background()
-	// Keys as the broker makes them: a kind, then each part after its
-	// length; IDs of 40 characters.
-	gating := "v(" + fmt.Sprintf("vis-%036d", 0)
-	outcome := func(i int) string {
-		return fmt.Sprintf("o(vis-%036d(ixn-%036d\rlz3k9q0a1b2c", i, i)
-	}
-	if ok, err := be.Store(ctx, gating, make([]byte, 16), 0, 24*time.Hour); !ok || err != nil {
+	if ok, err := be.Store(ctx, gatingKey, make([]byte, 16), 0, 24*time.Hour); !ok || err != nil {
 		t.Fatalf("Store of the gating record: %v, %v", ok, err)
 	}
-	n := 0
-	for ; n < 2000; n++ {
-		if ok, err := be.Store(ctx, outcome(n), []byte("accepted"), 0, 35*time.Minute); !ok || err != nil {
+	for n := range 2000 {
+		if ok, err := be.Store(ctx, electionKey(n), []byte("accepted"), 0, 35*time.Minute); !ok || err != nil {
 			t.Fatalf("Store #%d: %v, %v", n, ok, err)
 		}
-		if data, _, err := be.Load(ctx, gating); err != nil {
+	}
+	if data, _, err := be.Load(ctx, gatingKey); err != nil || data == nil {
+		t.Errorf("the gating record after 2,000 elections: %q, %v; want it kept", data, err)
+	}
+}
+
+// TestElectionsForgetTheOldestWritten measures what the elections
+// bucket's bound means: past MaxElectionBytes NATS forgets the election
+// written longest ago, and keeps the newest. The figure it logs sizes the
+// bounds in natsfanout's package doc.
+func TestElectionsForgetTheOldestWritten(t *testing.T) {
+	const bound = 64 << 10
+	c := newCluster(t, 1, &natsfanout.Options{MaxElectionBytes: bound})
+	be := c.backends[0]
+	ctx := context.Background()
+	n := 0
+	for ; n < 2000; n++ {
+		if ok, err := be.Store(ctx, electionKey(n), []byte("accepted"), 0, 35*time.Minute); !ok || err != nil {
+			t.Fatalf("Store #%d: %v, %v", n, ok, err)
+		}
+		if data, _, err := be.Load(ctx, electionKey(0)); err != nil {
 			t.Fatal(err)
 		} else if data == nil {
 			break
 		}
 	}
 	if n == 2000 {
-		t.Fatalf("the gating record outlived 2,000 outcome records in a bucket of %d bytes", bound)
+		t.Fatalf("the first election outlived 2,000 more in a bucket of %d bytes", bound)
 	}
-	if data, _, err := be.Load(ctx, outcome(n)); err != nil || data == nil {
-		t.Errorf("the newest outcome record: %q, %v; want it kept", data, err)
+	if data, _, err := be.Load(ctx, electionKey(n)); err != nil || data == nil {
+		t.Errorf("the newest election: %q, %v; want it kept", data, err)
 	}
 	perRecord := bound / (n + 1)
-	t.Logf("the gating record was forgotten at outcome record %d: %d bytes a record", n+1, perRecord)
+	t.Logf("the first election was forgotten at election %d: %d bytes a record", n+1, perRecord)
 	if perRecord > (64<<20)/250_000 {
 		t.Errorf("%d bytes a record: the default bound keeps fewer than the 250,000 documented", perRecord)
 	}

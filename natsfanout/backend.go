@@ -46,15 +46,24 @@ type Options struct {
 	// MaxEndedBytes bounds the ended bucket; past it the oldest records are
 	// forgotten before their TTL. Default 64 MiB.
 	MaxEndedBytes int64
-	// RecordBucket is the key-value bucket of records (see
-	// [push.Backend].Store): the brokers' offer-gating state per visit and
-	// their outcome elections. Default "GWE_RECORDS".
+	// RecordBucket is the key-value bucket of the records (see
+	// [push.Backend].Store) that are not elections: the brokers'
+	// offer-gating state per visit. Default "GWE_RECORDS".
 	RecordBucket string
 	// MaxRecordBytes bounds the records bucket; past it the oldest
 	// records are forgotten before their TTL, and Store never fails for
-	// room: an outcome may then be reported twice, and a visit's gating
-	// state forgotten early. Default 64 MiB.
+	// room: a visit's gating state may then be forgotten early. Default
+	// 64 MiB.
 	MaxRecordBytes int64
+	// ElectionBucket is the key-value bucket of the brokers' outcome
+	// elections (the records [push.IsElection] names), apart from the
+	// gating state, which a burst of outcomes would otherwise push out.
+	// Default "GWE_ELECTIONS".
+	ElectionBucket string
+	// MaxElectionBytes bounds the elections bucket; past it the oldest
+	// elections are forgotten before their TTL: a broker that applies an
+	// end later than that may report its outcome again. Default 64 MiB.
+	MaxElectionBytes int64
 	// Replicas is the replication of the stream and the buckets in a NATS
 	// cluster. Default 1.
 	Replicas int
@@ -77,13 +86,15 @@ type Backend struct {
 	js            jetstream.JetStream
 	claims, ended jetstream.KeyValue
 	claimPrefix   string // the subject of a claim's key, less the key
-	records       jetstream.KeyValue
-	recordSubject string // "$KV.<bucket>.", which a record's key follows
-	subject       string
-	stream        string
-	configs       []jetstream.StreamConfig // the event stream and the buckets' streams
-	timeout       time.Duration
-	logger        *slog.Logger
+	// The records' buckets, and their subjects ("$KV.<bucket>."), which a
+	// record's key follows: gating state, and elections.
+	records, elections             jetstream.KeyValue
+	recordSubject, electionSubject string
+	subject                        string
+	stream                         string
+	configs                        []jetstream.StreamConfig // the event stream and the buckets' streams
+	timeout                        time.Duration
+	logger                         *slog.Logger
 
 	repairing sync.Mutex    // one repair at a time
 	repairs   atomic.Uint64 // repairs done, so that racing callers repair once
@@ -112,7 +123,7 @@ func (b *Backend) Stats() Stats {
 	return Stats{Dropped: b.dropped.Load(), Recreated: b.recreated.Load(), Rewound: b.rewound.Load()}
 }
 
-// New creates the stream and the three buckets, or updates them to opts, or
+// New creates the stream and the four buckets, or updates them to opts, or
 // binds to them when they are as opts says, and returns the Backend. nc is
 // the host's connection, connected (see [ConnectOptions]); the host closes
 // or drains it once its brokers have shut down. New fails when nc is nil,
@@ -124,7 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	if opts.History < 0 || opts.Timeout < 0 || opts.MaxBytes < 0 || opts.MaxClaimBytes < 0 || opts.MaxEndedBytes < 0 || opts.MaxRecordBytes < 0 || opts.Replicas < 0 {
+	if opts.History < 0 || opts.Timeout < 0 || opts.MaxBytes < 0 || opts.MaxClaimBytes < 0 || opts.MaxEndedBytes < 0 || opts.MaxRecordBytes < 0 || opts.MaxElectionBytes < 0 || opts.Replicas < 0 {
 		// JetStream reads -1 as "no limit": refuse it rather than lift a bound.
 		return nil, errors.New("natsfanout: Options limits and durations must not be negative")
 	}
@@ -136,6 +147,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	history := cmp.Or(opts.History, 31*time.Minute)
 	claimBucket, endedBucket := cmp.Or(opts.ClaimBucket, "GWE_CLAIMS"), cmp.Or(opts.EndedBucket, "GWE_ENDED")
 	recordBucket := cmp.Or(opts.RecordBucket, "GWE_RECORDS")
+	electionBucket := cmp.Or(opts.ElectionBucket, "GWE_ELECTIONS")
 	b := &Backend{
 		nc:      nc,
 		js:      js,
@@ -165,8 +177,10 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 		// bound, the oldest go first, and End never fails for room.
 		bucketConfig(endedBucket, cmp.Or(opts.MaxEndedBytes, 64<<20), jetstream.DiscardOld, replicas),
 		// Records too: past the bound the oldest go, and Store never
-		// fails for room (see push.Backend).
+		// fails for room (see push.Backend). Elections apart, so that
+		// their bursts push out only elections.
 		bucketConfig(recordBucket, cmp.Or(opts.MaxRecordBytes, 64<<20), jetstream.DiscardOld, replicas),
+		bucketConfig(electionBucket, cmp.Or(opts.MaxElectionBytes, 64<<20), jetstream.DiscardOld, replicas),
 	}
 	if err := b.provision(ctx); err != nil {
 		return nil, fmt.Errorf("natsfanout: %w", err)
@@ -180,7 +194,11 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Backend, error) {
 	if b.records, err = js.KeyValue(ctx, recordBucket); err != nil {
 		return nil, fmt.Errorf("natsfanout: bucket %s: %w", recordBucket, err)
 	}
+	if b.elections, err = js.KeyValue(ctx, electionBucket); err != nil {
+		return nil, fmt.Errorf("natsfanout: bucket %s: %w", electionBucket, err)
+	}
 	b.recordSubject = "$KV." + recordBucket + "."
+	b.electionSubject = "$KV." + electionBucket + "."
 	return b, nil
 }
 
@@ -404,8 +422,9 @@ const traceParentHeader = "traceparent"
 func (b *Backend) Load(ctx context.Context, key string) ([]byte, uint64, error) {
 	var data []byte
 	var rev uint64
+	kv, _ := b.recordBucket(key)
 	err := b.do(ctx, func(ctx context.Context) error {
-		e, err := b.records.Get(ctx, recordKey(key))
+		e, err := kv.Get(ctx, recordKey(key))
 		switch {
 		case err == nil:
 			data, rev = e.Value(), e.Revision()
@@ -428,7 +447,8 @@ func (b *Backend) Store(ctx context.Context, key string, data []byte, rev uint64
 	if err := push.CheckRecord(key, data); err != nil {
 		return false, fmt.Errorf("natsfanout: %w", err)
 	}
-	subject := b.recordSubject + recordKey(key)
+	_, subject := b.recordBucket(key)
+	subject += recordKey(key)
 	var stored bool
 	err := b.do(ctx, func(ctx context.Context) error {
 		_, err := b.js.Publish(ctx, subject, data, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(keyTTL(ttl)))
@@ -441,6 +461,15 @@ func (b *Backend) Store(ctx context.Context, key string, data []byte, rev uint64
 		return err
 	})
 	return stored, err
+}
+
+// recordBucket returns the bucket of the record key and its subject
+// prefix: elections have a bucket of their own.
+func (b *Backend) recordBucket(key string) (jetstream.KeyValue, string) {
+	if push.IsElection(key) {
+		return b.elections, b.electionSubject
+	}
+	return b.records, b.recordSubject
 }
 
 // recordKey is the bucket key of a record's key, which may hold any

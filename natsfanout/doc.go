@@ -33,9 +33,11 @@
 //     per-key TTL: of two claims racing on two instances exactly one wins.
 //   - Ended interactions are keys of a second bucket (default GWE_ENDED),
 //     one per visit and interactionID, with a per-key TTL.
-//   - Records ([push.Backend].Load and Store: offer-gating state,
-//     outcome elections) are keys of a third bucket (default
-//     GWE_RECORDS), each with a per-key TTL.
+//   - Records ([push.Backend].Load and Store) are keys of two more
+//     buckets, each with a per-key TTL: visits' offer-gating state in one
+//     (default GWE_RECORDS), outcome elections ([push.IsElection]) in the
+//     other (default GWE_ELECTIONS), so that a burst of outcomes cannot
+//     push gating state out.
 //
 // IDs are base64url-encoded in keys, so that any valid ID makes a valid key.
 //
@@ -59,24 +61,28 @@
 //     each as TestEndedIsBounded measures); past it the oldest records are
 //     forgotten before their TTL, so End never fails for want of room, and
 //     a very late engage for a forgotten interaction may then be shown.
-//   - The records bucket ([push.Backend].Load and Store: offer-gating
-//     state per visit, outcome elections) holds at most
-//     [Options.MaxRecordBytes] (default 64 MiB); past it the oldest
-//     records are forgotten before their TTL, so Store never fails for
-//     want of room. A record's revision is its message's sequence in the
-//     bucket's stream, and Store is a publish that expects the subject's
-//     last sequence, with a per-message TTL (NATS 2.11 or later).
-//     Oldest means written longest ago, whatever its TTL: a record takes
-//     some 255 bytes with IDs of 40 characters (250,000 in the default
-//     bound, as TestRecordsForgetTheOldestWritten measures), and with
-//     OnOutcome each invitation writes one, and so does each suppressed
-//     engage (a strategy that engages on every page view while the visit
-//     cools down writes one per view), kept 35 minutes. Past some 120
-//     outcomes a second the bucket holds less than those 35 minutes,
-//     and a visit's gating state not written within what it holds is
-//     forgotten: its next engage passes its cool-down and its window.
-//     Size the bound as (outcomes a second × 2,100 s + visits gated
-//     within the longest rule) × 255 bytes.
+//   - The records bucket (offer-gating state per visit) holds at most
+//     [Options.MaxRecordBytes] (default 64 MiB), and the elections bucket
+//     at most [Options.MaxElectionBytes] (default 64 MiB); past its bound
+//     a bucket forgets its oldest records before their TTL, so Store never
+//     fails for want of room. A record's revision is its message's
+//     sequence in the bucket's stream, and Store is a publish that expects
+//     the subject's last sequence, with a per-message TTL (NATS 2.11 or
+//     later). Oldest means written longest ago, whatever its TTL. A record
+//     takes some 255 bytes with IDs of 40 characters (250,000 in the
+//     default bound, as TestElectionsForgetTheOldestWritten measures).
+//     Gating writes one record per gated visit, kept for
+//     push.Options.VisitExpiry (24 h) after its last engage: size
+//     MaxRecordBytes as the visits gated within that time × 255 bytes,
+//     past which the visits written to longest ago lose their gating
+//     state and their next engage passes its cool-down and its window.
+//     With OnOutcome each invitation, and each suppressed engage, writes
+//     one election, kept 35 minutes: past some 120 outcomes a second the
+//     elections bucket holds less than that, and a broker that applies an
+//     end later than what it holds (one catching up after a partition)
+//     may report the outcome again. Size MaxElectionBytes as outcomes a
+//     second × 2,100 s × 255 bytes. A burst of elections pushes out only
+//     elections (TestElectionsKeepGatingState).
 //
 // # Failures
 //
@@ -86,7 +92,7 @@
 //
 // When the NATS server loses its store (restarted with an empty disk), or
 // the stream or a bucket is deleted, the first call that finds one missing
-// creates the stream and all three buckets again and is then carried out;
+// creates the stream and all four buckets again and is then carried out;
 // Ping does too, so a readiness probe repairs the store. A listener that finds the stream recreated (its
 // creation time changed, or its cursor is past the stream's end) reads it
 // again from its first event instead of skipping what the new stream

@@ -311,7 +311,7 @@ func TestStreamDeletedWhileListening(t *testing.T) {
 	la.next(t, len(before))
 	lb.next(t, len(before))
 	js, _ := jetstream.New(c.conns[0])
-	for _, name := range []string{"GWE_EVENTS", "KV_GWE_CLAIMS", "KV_GWE_ENDED", "KV_GWE_RECORDS"} {
+	for _, name := range []string{"GWE_EVENTS", "KV_GWE_CLAIMS", "KV_GWE_ENDED", "KV_GWE_RECORDS", "KV_GWE_ELECTIONS"} {
 		if err := js.DeleteStream(context.Background(), name); err != nil {
 			t.Fatal(err)
 		}
@@ -319,8 +319,10 @@ func TestStreamDeletedWhileListening(t *testing.T) {
 	if holder, err := b.Claim(context.Background(), "v-1", "i-1", time.Minute); err != nil || holder != "i-1" {
 		t.Fatalf("Claim after the deletion: %q, %v", holder, err)
 	}
-	if ok, err := a.Store(context.Background(), "k", []byte("x"), 0, time.Minute); err != nil || !ok {
-		t.Fatalf("a record's create after the deletion: %v, %v", ok, err)
+	for _, key := range []string{gatingKey, electionKey(1)} {
+		if ok, err := a.Store(context.Background(), key, []byte("x"), 0, time.Minute); err != nil || !ok {
+			t.Fatalf("a record's create after the deletion (%q): %v, %v", key, ok, err)
+		}
 	}
 	after := []string{publish(t, b, engageEvent(t, "v-1", "i-1")), publish(t, a, cancelEvent(t, "v-1", "i-1"))}
 	for name, l := range map[string]*listening{"A": la, "B": lb} {
@@ -330,36 +332,39 @@ func TestStreamDeletedWhileListening(t *testing.T) {
 	}
 }
 
-// TestRecordBucketDeleted: someone deletes the records bucket alone while
-// NATS keeps running; whichever of Load and Store comes first recreates
-// it, and records work again: a create succeeds, a load reads it.
+// TestRecordBucketDeleted: someone deletes a records bucket alone (the
+// gating state's or the elections') while NATS keeps running; whichever
+// of Load and Store comes first recreates it, and records work again: a
+// create succeeds, a load reads it.
 func TestRecordBucketDeleted(t *testing.T) {
 	ctx := context.Background()
-	for _, first := range []string{"Load", "Store"} {
-		t.Run(first+" first", func(t *testing.T) {
-			c := newCluster(t, 2, nil)
-			a, b := c.backends[0], c.backends[1]
-			if ok, err := a.Store(ctx, "k", []byte("before"), 0, time.Minute); err != nil || !ok {
-				t.Fatalf("Store before: %v, %v", ok, err)
-			}
-			js, _ := jetstream.New(c.conns[0])
-			if err := js.DeleteStream(ctx, "KV_GWE_RECORDS"); err != nil {
-				t.Fatal(err)
-			}
-			if first == "Load" {
-				if data, rev, err := b.Load(ctx, "k"); err != nil || data != nil || rev != 0 {
-					t.Fatalf("Load after the deletion: %q at %d, %v; want nothing", data, rev, err)
+	for bucket, key := range map[string]string{"KV_GWE_RECORDS": gatingKey, "KV_GWE_ELECTIONS": electionKey(1)} {
+		for _, first := range []string{"Load", "Store"} {
+			t.Run(bucket+", "+first+" first", func(t *testing.T) {
+				c := newCluster(t, 2, nil)
+				a, b := c.backends[0], c.backends[1]
+				if ok, err := a.Store(ctx, key, []byte("before"), 0, time.Minute); err != nil || !ok {
+					t.Fatalf("Store before: %v, %v", ok, err)
 				}
-			}
-			if ok, err := b.Store(ctx, "k", []byte("after"), 0, time.Minute); err != nil || !ok {
-				t.Fatalf("a create after the deletion: %v, %v", ok, err)
-			}
-			if data, rev, err := a.Load(ctx, "k"); err != nil || string(data) != "after" || rev == 0 {
-				t.Errorf("Load on the other instance: %q at %d, %v; want after", data, rev, err)
-			}
-			if got := a.Stats().Recreated + b.Stats().Recreated; got != 1 {
-				t.Errorf("Stats().Recreated = %d in all, want 1", got)
-			}
-		})
+				js, _ := jetstream.New(c.conns[0])
+				if err := js.DeleteStream(ctx, bucket); err != nil {
+					t.Fatal(err)
+				}
+				if first == "Load" {
+					if data, rev, err := b.Load(ctx, key); err != nil || data != nil || rev != 0 {
+						t.Fatalf("Load after the deletion: %q at %d, %v; want nothing", data, rev, err)
+					}
+				}
+				if ok, err := b.Store(ctx, key, []byte("after"), 0, time.Minute); err != nil || !ok {
+					t.Fatalf("a create after the deletion: %v, %v", ok, err)
+				}
+				if data, rev, err := a.Load(ctx, key); err != nil || string(data) != "after" || rev == 0 {
+					t.Errorf("Load on the other instance: %q at %d, %v; want after", data, rev, err)
+				}
+				if got := a.Stats().Recreated + b.Stats().Recreated; got != 1 {
+					t.Errorf("Stats().Recreated = %d in all, want 1", got)
+				}
+			})
+		}
 	}
 }

@@ -91,7 +91,9 @@ type Backend interface {
 	// claims and ended IDs. A Backend bounds the records it keeps by
 	// forgetting records before their ttl, the ones closest to their end
 	// or the oldest, and documents its bound; Store never fails for want
-	// of room. A forgotten record reads as none.
+	// of room. A forgotten record reads as none. A Backend that forgets
+	// the oldest first should keep the records [IsElection] names apart
+	// from the others, which they would otherwise push out.
 	Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (ok bool, err error)
 
 	// Publish appends ev to the log and returns once the log holds it:

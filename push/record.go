@@ -34,6 +34,18 @@ func CheckRecord(key string, data []byte) error {
 	return nil
 }
 
+// IsElection reports whether key is one of a broker's outcome elections
+// (see [Options].OnOutcome): a record created once, never read after its
+// election, and kept only so that a broker that applies an end late does
+// not report its outcome again. A broker's other records are its visits'
+// offer-gating state ([Gate]), which decides what visitors are offered. A
+// Backend that forgets its oldest records past a bound can keep elections
+// apart from them, so that a burst of outcomes does not push gating state
+// out (natsfanout keeps them in a bucket of their own).
+func IsElection(key string) bool {
+	return key != "" && (key[0] == recordOutcome || key[0] == recordSuppressed)
+}
+
 // recordKey is the key of one of the broker's records: a kind, then each
 // part with its length first, so that no two lists of parts share a key,
 // whatever bytes they hold.

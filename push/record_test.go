@@ -84,3 +84,77 @@ func TestGatingAndOutcomesWhenTheBackendIsDown(t *testing.T) {
 		t.Errorf("reported %+v, want v-1 expired", got[0])
 	}
 }
+
+// keyLog is a backend that keeps the key of every Store.
+type keyLog struct {
+	*push.MemoryBackend
+	mu   sync.Mutex
+	keys []string
+}
+
+func (k *keyLog) Store(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (bool, error) {
+	k.mu.Lock()
+	k.keys = append(k.keys, key)
+	k.mu.Unlock()
+	return k.MemoryBackend.Store(ctx, key, data, rev, ttl)
+}
+
+func (k *keyLog) take() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys := k.keys
+	k.keys = nil
+	return keys
+}
+
+// TestIsElection: the records a broker writes while it admits an engage
+// (its visit's gating state) are not elections; those it writes to elect
+// the broker that reports an outcome, cancelled or suppressed, are.
+func TestIsElection(t *testing.T) {
+	t.Parallel()
+	be := &keyLog{MemoryBackend: push.NewMemoryBackend(nil)}
+	outcomes := make(chan push.Outcome, 4)
+	b := push.NewBroker(&push.Options{Backend: be, Lenient: true, Gate: &push.Gate{MinGap: time.Hour},
+		OnOutcome: func(o push.Outcome) { outcomes <- o }})
+	defer b.Shutdown(context.Background())
+	ctx := context.Background()
+	if err := b.Engage(ctx, &gateway.Profile{VisitID: "v-1", InteractionID: "i-1", Channels: []string{"chat"}}); err != nil {
+		t.Fatal(err)
+	}
+	gating := be.take()
+	if err := b.Cancel(ctx, &gateway.CancelData{VisitID: "v-1", InteractionID: "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-outcomes; o.Result != push.ResultCancelled {
+		t.Fatalf("outcome %v, want cancelled", o)
+	}
+	cancelled := be.take()
+	if err := b.Engage(ctx, &gateway.Profile{VisitID: "v-1", InteractionID: "i-2", Channels: []string{"chat"}}); !errors.Is(err, gateway.ErrEngagementSuppressed) {
+		t.Fatalf("engage within the gap: %v, want suppressed", err)
+	}
+	if o := <-outcomes; o.Result != push.ResultSuppressed {
+		t.Fatalf("outcome %v, want suppressed", o)
+	}
+	suppressed := be.take()
+	for _, tc := range []struct {
+		what string
+		keys []string
+		want bool
+	}{
+		{"gating state", gating, false},
+		{"the election of a cancel", cancelled, true},
+		{"the election of a suppressed engage", suppressed, true},
+	} {
+		if len(tc.keys) == 0 {
+			t.Errorf("%s: no record stored", tc.what)
+		}
+		for _, k := range tc.keys {
+			if got := push.IsElection(k); got != tc.want {
+				t.Errorf("%s: IsElection(%q) = %v, want %v", tc.what, k, got, tc.want)
+			}
+		}
+	}
+	if push.IsElection("") {
+		t.Error(`IsElection("") = true`)
+	}
+}
