@@ -285,6 +285,12 @@ func VerifyToken(token string, keys []TokenKey, now time.Time) (TokenClaims, err
 	if len(token) > MaxTokenBytes {
 		return c, tokenFault(ErrTokenInvalid, "longer than MaxTokenBytes")
 	}
+	// Go's base64 decoders skip CR and LF, even strict ones: without this
+	// a signature with one inserted would still verify, and a token would
+	// have many texts.
+	if !tokenText(token) {
+		return c, tokenFault(ErrTokenInvalid, "a character outside base64url and '.'")
+	}
 	head, rest, ok1 := strings.Cut(token, ".")
 	body, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
@@ -324,6 +330,19 @@ func VerifyToken(token string, keys []TokenKey, now time.Time) (TokenClaims, err
 		return TokenClaims{}, tokenFault(ErrTokenInvalid, "iat is in the future")
 	}
 	return c, nil
+}
+
+// tokenText reports whether s holds only the characters of a compact
+// JWS: base64url's alphabet and dots.
+func tokenText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // decodeSegment decodes one base64url segment (no padding, canonical)

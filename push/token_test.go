@@ -179,6 +179,12 @@ func TestVerifyToken(t *testing.T) {
 		{name: "tampered header: typ dropped, the signature kept", token: b64(`{"alg":"HS256","kid":"k1"}`) + "." + goodBody + "." + goodSig, want: push.ErrTokenInvalid},
 		{name: "tampered signature: one bit", token: goodHead + "." + goodBody + "." + flipLast(goodSig), want: push.ErrTokenInvalid},
 		{name: "a signature cut short", token: goodHead + "." + goodBody + "." + goodSig[:20], want: push.ErrTokenInvalid},
+		// Go's base64 decoders skip CR and LF, even in strict mode: a
+		// signature with one inserted decoded to the same MAC, and the
+		// token, another text than the one signed, was valid.
+		{name: "a newline in the signature", token: goodHead + "." + goodBody + "." + goodSig[:3] + "\n" + goodSig[3:], want: push.ErrTokenInvalid},
+		{name: "a carriage return at the signature's end", token: good + "\r", want: push.ErrTokenInvalid},
+		{name: "a space in the signature", token: goodHead + "." + goodBody + "." + goodSig[:3] + " " + goodSig[3:], want: push.ErrTokenInvalid},
 
 		{name: "alg none without a signature", token: b64(`{"alg":"none","kid":"k1"}`) + "." + b64(claims) + ".", want: push.ErrTokenInvalid},
 		{name: "alg none with the right HMAC", token: craft(`{"alg":"none","kid":"k1"}`, claims, key1.Secret), want: push.ErrTokenInvalid},
