@@ -6,27 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/engagekit/gateway/push"
+	"github.com/engagekit/gateway/push/pushtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-// withTrace is ev as a broker that traces publishes it: with traceParent.
-func withTrace(t testing.TB, ev *push.Event, traceParent string) *push.Event {
-	t.Helper()
-	data, err := ev.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err = push.DecodeEvent(data, traceParent)
-	if err != nil || ev.TraceParent() != traceParent {
-		t.Fatalf("DecodeEvent: %v, traceparent %q", err, ev.TraceParent())
-	}
-	return ev
-}
 
 // TestTraceParentTravelsInAHeader: an event's traceparent is published in
 // the message header traceparent, not in the event's JSON, and a listener
@@ -34,7 +18,7 @@ func withTrace(t testing.TB, ev *push.Event, traceParent string) *push.Event {
 func TestTraceParentTravelsInAHeader(t *testing.T) {
 	c := newCluster(t, 2, nil)
 	l := listen(t, c.backends[1])
-	traced := publish(t, c.backends[0], withTrace(t, engageEvent(t, "v-1", "i-1"), traceParent))
+	traced := publish(t, c.backends[0], pushtest.Traced(t, engageEvent(t, "v-1", "i-1"), pushtest.TraceParent))
 	plain := publish(t, c.backends[0], cancelEvent(t, "v-1", "i-1"))
 
 	var got []string
@@ -46,7 +30,7 @@ func TestTraceParentTravelsInAHeader(t *testing.T) {
 			t.Fatalf("after 10 s, delivered %v", got)
 		}
 	}
-	if diff := cmp.Diff([]string{traced + " " + traceParent, plain + " "}, got); diff != "" {
+	if diff := cmp.Diff([]string{traced + " " + pushtest.TraceParent, plain + " "}, got); diff != "" {
 		t.Errorf("delivered with their traceparents (-want +got):\n%s", diff)
 	}
 
@@ -55,7 +39,7 @@ func TestTraceParentTravelsInAHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for seq, want := range []string{traceParent, ""} {
+	for seq, want := range []string{pushtest.TraceParent, ""} {
 		m, err := s.GetMsg(context.Background(), uint64(seq+1))
 		if err != nil {
 			t.Fatal(err)
@@ -81,11 +65,11 @@ func TestBadTraceParentHeaderCostsNothing(t *testing.T) {
 		name   string
 		values []string
 	}{
-		{"upper case", []string{strings.ToUpper(traceParent)}},
-		{"another version", []string{"01" + traceParent[2:]}},
+		{"upper case", []string{strings.ToUpper(pushtest.TraceParent)}},
+		{"another version", []string{"01" + pushtest.TraceParent[2:]}},
 		{"a zero trace ID", []string{"00-00000000000000000000000000000000-00f067aa0ba902b7-01"}},
-		{"too long", []string{traceParent + strings.Repeat("0", 4000)}},
-		{"two of them", []string{traceParent, traceParent}},
+		{"too long", []string{pushtest.TraceParent + strings.Repeat("0", 4000)}},
+		{"two of them", []string{pushtest.TraceParent, pushtest.TraceParent}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := engageEvent(t, "v-1", "i-1").MarshalBinary()

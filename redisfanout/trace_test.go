@@ -7,25 +7,10 @@ import (
 	"time"
 
 	"github.com/engagekit/gateway/push"
+	"github.com/engagekit/gateway/push/pushtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 )
-
-const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-// withTrace is ev as a broker that traces publishes it: with traceParent.
-func withTrace(tb testing.TB, ev *push.Event, traceParent string) *push.Event {
-	tb.Helper()
-	data, err := ev.MarshalBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ev, err = push.DecodeEvent(data, traceParent)
-	if err != nil || ev.TraceParent() != traceParent {
-		tb.Fatalf("DecodeEvent: %v, traceparent %q", err, ev.TraceParent())
-	}
-	return ev
-}
 
 // next returns the next event a listener delivers.
 func (l *listening) next() *push.Event {
@@ -47,13 +32,13 @@ func TestTraceParentTravelsInAField(t *testing.T) {
 	srv := startRedis(t)
 	a, b := newBackend(t, srv.client(t), nil), newBackend(t, srv.client(t), nil)
 	l := listen(t, b)
-	publish(t, a, withTrace(t, engage(t, "e0", "v-1", "i-1"), traceParent), cancelEvent(t, "e1", "v-1", "i-1"))
+	publish(t, a, pushtest.Traced(t, engage(t, "e0", "v-1", "i-1"), pushtest.TraceParent), cancelEvent(t, "e1", "v-1", "i-1"))
 	var got []string
 	for range 2 {
 		ev := l.next()
 		got = append(got, ev.ID()+" "+ev.TraceParent())
 	}
-	if diff := cmp.Diff([]string{"e0 " + traceParent, "e1 "}, got); diff != "" {
+	if diff := cmp.Diff([]string{"e0 " + pushtest.TraceParent, "e1 "}, got); diff != "" {
 		t.Errorf("delivered with their traceparents (-want +got):\n%s", diff)
 	}
 
@@ -69,7 +54,7 @@ func TestTraceParentTravelsInAField(t *testing.T) {
 		delete(e.Values, "ev")
 		fields = append(fields, e.Values)
 	}
-	want := []map[string]any{{"id": "e0", "traceparent": traceParent}, {"id": "e1"}}
+	want := []map[string]any{{"id": "e0", "traceparent": pushtest.TraceParent}, {"id": "e1"}}
 	if diff := cmp.Diff(want, fields); diff != "" {
 		t.Errorf("entries' fields but ev (-want +got):\n%s", diff)
 	}
@@ -83,11 +68,11 @@ func TestBadTraceParentFieldCostsNothing(t *testing.T) {
 	b := newBackend(t, srv.client(t), nil)
 	l := listen(t, b)
 	for _, tc := range []struct{ name, value string }{
-		{"upper case", strings.ToUpper(traceParent)},
-		{"another version", "01" + traceParent[2:]},
+		{"upper case", strings.ToUpper(pushtest.TraceParent)},
+		{"another version", "01" + pushtest.TraceParent[2:]},
 		{"a zero parent ID", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"},
-		{"too long", traceParent + strings.Repeat("0", 1<<20)},
-		{"CR LF", traceParent[:53] + "\r\n"},
+		{"too long", pushtest.TraceParent + strings.Repeat("0", 1<<20)},
+		{"CR LF", pushtest.TraceParent[:53] + "\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := engage(t, "e-"+tc.name, "v-1", "i-1").MarshalBinary()

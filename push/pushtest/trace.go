@@ -8,6 +8,26 @@ import (
 	"github.com/engagekit/gateway/push"
 )
 
+// TraceParent is a valid W3C traceparent, the specification's example,
+// for tests of how a backend carries an event's trace context.
+const TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// Traced returns ev as a broker that traces gives it to Publish: with the
+// traceparent tp, which [push.Event.TraceParent] returns. It fails tb if
+// tp is not a valid version-00 traceparent.
+func Traced(tb testing.TB, ev *push.Event, tp string) *push.Event {
+	tb.Helper()
+	data, err := ev.MarshalBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ev, err = push.DecodeEvent(data, tp)
+	if err != nil || ev.TraceParent() != tp {
+		tb.Fatalf("DecodeEvent: %v, traceparent %q", err, ev.TraceParent())
+	}
+	return ev
+}
+
 func init() {
 	checks = append(checks, check{"an engage's trace context reaches the instance that delivers it", traceTravels})
 }
@@ -18,7 +38,6 @@ func init() {
 // (push.Delivery.TraceParent); an engage without one is delivered without
 // one (contract §7.3). Instance A traces every engage, instance B none.
 func traceTravels(t *testing.T, nc func(*testing.T, int) *Cluster) {
-	const traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	var mu sync.Mutex
 	delivered := map[string]string{} // "instance interactionID" → its traceparent
 	_, in := startEach(t, nc, 2, func(i int) push.Options {
@@ -27,7 +46,7 @@ func traceTravels(t *testing.T, nc func(*testing.T, int) *Cluster) {
 		o.Observer = &push.Observer{
 			TraceParent: func(context.Context) string {
 				if i == 0 {
-					return traced
+					return TraceParent
 				}
 				return ""
 			},
@@ -52,7 +71,7 @@ func traceTravels(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	for key, want := range map[string]string{"B i-1": traced, "A i-2": ""} {
+	for key, want := range map[string]string{"B i-1": TraceParent, "A i-2": ""} {
 		if got, ok := delivered[key]; !ok || got != want {
 			t.Errorf("delivery %s: traceparent %q (reported %v), want %q; all: %v", key, got, ok, want, delivered)
 		}
