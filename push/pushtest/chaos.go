@@ -97,13 +97,7 @@ func outageLifecycle(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	got.wantOnce(t, push.Outcome{VisitID: "v-form", InteractionID: "i-1", Result: push.ResultAccepted, Channel: "chat"})
 	got.wantOnce(t, push.Outcome{VisitID: "v-rej", InteractionID: "i-1", Result: push.ResultRejected})
 
-	restore := c.Outage()
-	restored := false
-	defer func() {
-		if !restored {
-			restore()
-		}
-	}()
+	restore := down(t, c)
 	for _, i := range in {
 		for what, r := range map[string]reply{
 			"an engage the gate counts": i.engage(t, profile("v-new", "i-1", "")),
@@ -124,7 +118,6 @@ func outageLifecycle(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	sup := push.Outcome{VisitID: "v-sup", InteractionID: "i-1", Result: push.ResultSuppressed}
 	eventually(t, "the outcome of the engage suppressed during the outage is reported", func() bool { return got.times(sup) > 0 })
 	restore()
-	restored = true
 	// An election that failed slowly, as one may while the store comes
 	// back, lets a broker report the outcomes of the next second without
 	// elections (Options.OnOutcome): wait it out before counting repeats.
@@ -281,7 +274,7 @@ func notifyThroughOutage(t *testing.T, nc func(*testing.T, int) *Cluster) {
 		defer mu.Unlock()
 		return len(accepted) >= 5
 	})
-	restore := c.Outage()
+	restore := down(t, c)
 	time.Sleep(300 * time.Millisecond)
 	restore()
 	mu.Lock()

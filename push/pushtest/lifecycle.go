@@ -212,7 +212,7 @@ func recordBounds(t *testing.T, nc func(*testing.T, int) *Cluster) {
 	if c.Outage == nil {
 		return
 	}
-	restore := c.Outage()
+	restore := down(t, c)
 	_, _, lerr := c.Backends[0].Load(ctx, "a.b.c")
 	_, serr := c.Backends[1].Store(ctx, "x", nil, 0, keep)
 	restore()

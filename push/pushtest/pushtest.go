@@ -134,6 +134,15 @@ var checks = []check{
 	{"a burst of outcomes on three instances is reported once each", outcomeBurst},
 }
 
+// down makes c's store unreachable and returns what restores it, once
+// however often it is called: a check that fails during the outage has
+// the store restored at its cleanup, before its brokers shut down.
+func down(t *testing.T, c *Cluster) (restore func()) {
+	restore = sync.OnceFunc(c.Outage())
+	t.Cleanup(restore)
+	return restore
+}
+
 // strict and lenient are the broker options of the checks.
 var (
 	strict  = push.Options{}
@@ -542,13 +551,7 @@ func outage(t *testing.T, nc func(*testing.T, int) *Cluster) {
 		p.wantEngage(t, "i-1")
 	}
 
-	restore := c.Outage()
-	restored := false
-	defer func() {
-		if !restored {
-			restore()
-		}
-	}()
+	restore := down(t, c)
 	for _, i := range in {
 		for what, r := range map[string]reply{
 			"engage": i.engage(t, profile("v-1", "i-1", "")),
@@ -561,7 +564,6 @@ func outage(t *testing.T, nc func(*testing.T, int) *Cluster) {
 		}
 	}
 	restore()
-	restored = true
 
 	// As soon as an engage is accepted again, every instance delivers it,
 	// even one still reconnecting to the store when it was published.
