@@ -183,23 +183,42 @@ type child struct {
 
 func startChild(tb testing.TB, kind, transport string, hb time.Duration) *child {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"="+kind, benchTransportEnv+"="+transport, benchHeartbeatEnv+"="+hb.String())
+	c := serverChild(tb, exec.Command(os.Args[0], "-test.run=^$"), transport,
+		benchServerEnv+"="+kind, benchTransportEnv+"="+transport, benchHeartbeatEnv+"="+hb.String())
+	c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return c
+}
+
+// serverChild starts cmd, a stream server in a run of this test binary,
+// as spawn does, and returns it once it has printed the address it
+// serves.
+func serverChild(tb testing.TB, cmd *exec.Cmd, transport string, env ...string) *child {
+	tb.Helper()
+	stdin, out := spawn(tb, cmd, env...)
+	c := &child{cmd: cmd, stdin: stdin, transport: transport, client: &http.Client{}}
+	addr, err := out.ReadString('\n')
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.addr = strings.TrimSpace(addr)
+	return c
+}
+
+// spawn starts cmd, a run of this test binary, with env added to its
+// environment and its stderr this process's, and returns its stdin and
+// stdout. Closing its stdin asks it to end: tb's cleanup does so, and
+// waits for it.
+func spawn(tb testing.TB, cmd *exec.Cmd, env ...string) (io.WriteCloser, *bufio.Reader) {
+	tb.Helper()
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, transport: transport}
-	tb.Cleanup(c.stop)
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.addr = strings.TrimSpace(addr)
-	c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	return c
+	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	return stdin, bufio.NewReader(stdout)
 }
 
 func (c *child) stop() {

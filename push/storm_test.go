@@ -266,22 +266,8 @@ func (s *stormStream) waitClose() time.Duration {
 // pin is set.
 func startStormChild(tb testing.TB, policy string, pin bool) *child {
 	tb.Helper()
-	cmd := pinnedCommand(pin, "1", false, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"=Storm", stormRetryEnv+"="+policy)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	c := &child{cmd: cmd, stdin: stdin, transport: "http", client: &http.Client{}}
-	tb.Cleanup(c.stop)
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.addr = strings.TrimSpace(addr)
-	return c
+	return serverChild(tb, pinnedCommand(pin, "1", false, os.Args[0], "-test.run=^$"), "http",
+		benchServerEnv+"=Storm", stormRetryEnv+"="+policy)
 }
 
 // pinnedCommand returns the command name args, run on the CPUs cpus
@@ -463,7 +449,6 @@ func histogramSince(h, old *metrics.Float64Histogram, q float64) (quantile, maxi
 // prober is a child process that sends engage requests (see
 // probeEngages).
 type prober struct {
-	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Reader
 }
@@ -473,16 +458,8 @@ type prober struct {
 // open.
 func startProbe(tb testing.TB, addr string, pin bool) *prober {
 	tb.Helper()
-	cmd := pinnedCommand(pin, "0", true, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"=Probe", benchProbeEnv+"="+addr)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p := &prober{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	stdin, out := spawn(tb, pinnedCommand(pin, "0", true, os.Args[0], "-test.run=^$"), benchServerEnv+"=Probe", benchProbeEnv+"="+addr)
+	p := &prober{stdin: stdin, out: out}
 	if line, err := p.out.ReadString('\n'); line != "ready\n" {
 		tb.Fatalf("prober: %q %v", line, err)
 	}
